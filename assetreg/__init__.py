@@ -1,0 +1,60 @@
+"""assetreg: registry and income ledger of poverty-alleviation project assets (扶贫项目资产)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from .config import build_config
+from .extensions import csrf, db, migrate
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(build_config(app.instance_path))
+    if config:
+        app.config.update(config)
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+
+    from . import models  # noqa: F401  (every table registered before migrations look)
+    from .web.api import api
+    from .web.auth import register_auth
+    from .web.errors import register_error_handlers
+
+    register_auth(app)
+    api.init_app(app)
+    for bp in _api_blueprints():
+        api.register_blueprint(bp)
+        csrf.exempt(bp)  # bearer-token API: no cookies trusted, so no CSRF surface
+    register_error_handlers(app)
+
+    from .web.pages import bp as pages_bp
+
+    app.register_blueprint(pages_bp)
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _api_blueprints():
+    from .assets.api import blp as assets
+    from .changelog.api import blp as changes
+    from .custody.api import blp as custody
+    from .households.api import blp as households
+    from .places.api import blp as places
+    from .rights.api import blp as rights
+    from .users.api import blp as users
+
+    return [places, households, assets, rights, custody, changes, users]

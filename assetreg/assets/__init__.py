@@ -1,0 +1,1 @@
+"""Assets (资产): registry, funding breakdown, status machine and depreciation."""

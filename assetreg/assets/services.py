@@ -1,0 +1,315 @@
+"""Register assets, keep their funding exact, move them through the status machine, value them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from ..changelog.services import record_change, snapshot
+from ..core.errors import Conflict, NotFound, RuleViolation
+from ..core.time import today_local
+from ..extensions import db
+from ..places.models import Place
+from ..users.services import require_write, scope_clause
+from . import rules
+from .models import SUBTYPES, Asset, AssetFunding, AssetStatusChange, DepreciationPolicy
+
+_SORT_COLUMNS = {
+    "code": Asset.code, "name": Asset.name, "original_value": Asset.original_value,
+    "completed_on": Asset.completed_on, "status": Asset.status, "updated_at": Asset.updated_at,
+}
+
+
+def visible_assets(user):
+    return sa.select(Asset).where(Asset.county_code == user.county_code, scope_clause(Asset, user))
+
+
+def rights_complete_for(asset_ids: list[int]) -> set[int]:
+    """Ids among ``asset_ids`` holding all five current rights (derived, never stored; basis: P03)."""
+    from ..rights.models import FIVE_RIGHTS, AssetRight
+
+    if not asset_ids:
+        return set()
+    rows = db.session.execute(
+        sa.select(AssetRight.asset_id)
+        .where(AssetRight.asset_id.in_(asset_ids), AssetRight.ended_on.is_(None),
+               AssetRight.kind.in_(list(FIVE_RIGHTS)))
+        .group_by(AssetRight.asset_id)
+        .having(sa.func.count(sa.distinct(AssetRight.kind)) == len(FIVE_RIGHTS))
+    )
+    return {r[0] for r in rows}
+
+
+def _annotate(assets: list[Asset]) -> list[Asset]:
+    complete = rights_complete_for([a.id for a in assets])
+    for a in assets:
+        a.is_rights_complete = a.id in complete
+    return assets
+
+
+def list_assets(user, *, town_code=None, village_code=None, category=None, status=None, subtype=None,
+                q=None, sort="code", page=1, per_page=50) -> dict:
+    """One page of assets in scope: three queries whatever the page size (count, page, fundings)
+    plus one for rights completeness."""
+    query = visible_assets(user)
+    if town_code:
+        query = query.where(Asset.town_code == town_code)
+    if village_code:
+        query = query.where(Asset.village_code == village_code)
+    if category:
+        query = query.where(Asset.category == category)
+    if status:
+        query = query.where(Asset.status == status)
+    if subtype:
+        query = query.where(Asset.subtype == subtype)
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(sa.or_(Asset.code.like(like, escape="\\"), Asset.name.like(like, escape="\\")))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+    column = _SORT_COLUMNS[sort.lstrip("-")]
+    order = column.desc() if sort.startswith("-") else column.asc()
+    items = db.session.scalars(
+        query.options(selectinload(Asset.fundings)).order_by(order, Asset.id)
+        .limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return {"items": _annotate(list(items)), "page": page, "per_page": per_page, "total": total}
+
+
+def get_asset(user, asset_id: int, *, for_update: bool = False) -> Asset:
+    """An asset the user may see; another scope's asset is simply not found (404)."""
+    asset = db.session.scalar(visible_assets(user).where(Asset.id == asset_id)
+                              .options(selectinload(Asset.fundings)))
+    if asset is None:
+        if for_update:
+            _refuse_foreign_write(asset_id)
+        raise NotFound("未找到该资产")
+    return _annotate([asset])[0]
+
+
+def _refuse_foreign_write(asset_id: int) -> None:
+    """A write aimed at an existing asset outside the caller's scope is forbidden (403)."""
+    from ..core.errors import Forbidden
+
+    if db.session.scalar(sa.select(Asset.id).where(Asset.id == asset_id)) is not None:
+        raise Forbidden("超出您的管辖范围", code="out_of_scope")
+
+
+def get_asset_for_write(user, asset_id: int) -> Asset:
+    asset = get_asset(user, asset_id, for_update=True)
+    require_write(user, "assets", county_code=asset.county_code, town_code=asset.town_code,
+                  village_code=asset.village_code)
+    return asset
+
+
+def check_version(asset: Asset, version: int | None) -> None:
+    """Optimistic locking: the client says which version it edited; a stale one loses with 409."""
+    if version is not None and version != asset.version:
+        raise Conflict("该资产已被他人修改，请刷新后重试",
+                       {"version": [f"当前版本为 {asset.version}"]}, code="version_conflict")
+
+
+def _resolve_place(user, place_code: str) -> Place:
+    place = db.session.scalar(sa.select(Place).where(Place.code == place_code))
+    if place is None or place.county_code != user.county_code:
+        raise RuleViolation("所在区划无效", {"place_code": ["未找到该区划"]})
+    if place.valid_to is not None:
+        raise RuleViolation("所在区划已撤销", {"place_code": [f"已撤销，承继区划为 {place.successor_code}"]})
+    return place
+
+
+def _place_codes(place: Place) -> dict:
+    return {
+        "county_code": place.county_code,
+        "town_code": place.code if place.level == "town" else place.town_code,
+        "village_code": place.code if place.level == "village" else None,
+    }
+
+
+def _check_subtype(category: str, subtype: str) -> None:
+    if subtype not in SUBTYPES[category]:
+        raise RuleViolation("资产子类无效", {"subtype": [f"应为 {'、'.join(SUBTYPES[category])} 之一"]})
+
+
+def _set_fundings(asset: Asset, original_value, fundings: list[dict]) -> None:
+    sources = [f["source"] for f in fundings]
+    if len(set(sources)) != len(sources):
+        raise RuleViolation("资金来源重复", {"fundings": ["每种资金来源只能填写一次"]})
+    why = rules.funding_error(original_value, [f["amount"] for f in fundings])
+    if why:
+        raise RuleViolation("资金来源与原值不符", {"fundings": [why], "original_value": [why]})
+    asset.original_value = original_value
+    asset.fundings = [AssetFunding(county_code=asset.county_code, source=f["source"], amount=f["amount"])
+                      for f in fundings]
+
+
+def _snapshot(asset: Asset) -> dict:
+    data = snapshot(asset)
+    data["fundings"] = {f.source: str(f.amount) for f in asset.fundings}
+    return data
+
+
+def create_asset(user, data: dict) -> Asset:
+    from ..households.models import Household
+
+    place = _resolve_place(user, data["place_code"])
+    codes = _place_codes(place)
+    require_write(user, "assets", **codes)
+    category = data["category"]
+    _check_subtype(category, data["subtype"])
+    household = None
+    if category == "household":
+        # basis: P11 — household assets are held and run by the household itself.
+        if data.get("managing_level") != "household":
+            raise RuleViolation("到户类资产的管理层级应为“户”", {"managing_level": ["应为 household"]})
+        household = db.session.get(Household, data.get("household_id") or 0)
+        if household is None or household.county_code != user.county_code or \
+                (codes["village_code"] and household.village_code != codes["village_code"]):
+            raise RuleViolation("到户类资产须指定本村的农户", {"household_id": ["未找到该村的农户"]})
+        codes = {"county_code": household.county_code, "town_code": household.town_code,
+                 "village_code": household.village_code}
+    elif data.get("household_id"):
+        raise RuleViolation("只有到户类资产可以指定农户", {"household_id": ["非到户类资产不填"]})
+    status = data.get("status", "under_construction")
+    if status in ("in_operation", "in_use") and status != rules.IN_SERVICE[category]:
+        raise RuleViolation("状态与类别不符", {"status": [f"应为 {rules.IN_SERVICE[category]}"]})
+    if db.session.scalar(sa.select(Asset.id).where(Asset.county_code == codes["county_code"],
+                                                   Asset.code == data["code"])):
+        raise Conflict("资产编号已存在", {"code": ["本县已有相同编号的资产"]}, code="duplicate_code")
+    status_on = data.get("status_on") or data.get("completed_on") or today_local()
+    if status_on > today_local():
+        raise RuleViolation("状态日期不能晚于今天", {"status_on": ["不能是将来的日期"]})
+    asset = Asset(
+        **codes,
+        place_code=place.code,
+        code=data["code"], name=data["name"], category=category, subtype=data["subtype"],
+        managing_level=data["managing_level"], household_id=household.id if household else None,
+        project_name=data.get("project_name"), project_year=data.get("project_year"),
+        project_approval_no=data.get("project_approval_no"), completed_on=data.get("completed_on"),
+        quantity=data.get("quantity"), unit=data.get("unit"),
+        useful_life_years=data.get("useful_life_years"), status=status, status_on=status_on,
+        note=data.get("note"),
+    )
+    _set_fundings(asset, data["original_value"], data["fundings"])
+    db.session.add(asset)
+    db.session.flush()
+    db.session.add(AssetStatusChange(county_code=asset.county_code, asset_id=asset.id, from_status=None,
+                                     to_status=status, changed_on=status_on, reason="登记",
+                                     actor_id=getattr(user, "id", None)))
+    record_change(user, entity="asset", entity_id=asset.id, action="create", county_code=asset.county_code,
+                  town_code=asset.town_code, village_code=asset.village_code, after=_snapshot(asset))
+    if household is not None:
+        from ..rights.services import assign_household_rights
+
+        assign_household_rights(user, asset, household, effective_on=status_on)
+    asset.is_rights_complete = household is not None
+    return asset
+
+
+def update_asset(user, asset_id: int, data: dict, *, if_match: int | None = None) -> Asset:
+    asset = get_asset_for_write(user, asset_id)
+    version = data.pop("version", None) or if_match
+    check_version(asset, version)
+    before = _snapshot(asset)
+    if "place_code" in data:
+        place = _resolve_place(user, data.pop("place_code"))
+        codes = _place_codes(place)
+        if asset.category == "household":
+            raise RuleViolation("到户类资产随农户所在村", {"place_code": ["不可修改"]})
+        require_write(user, "assets", **codes)
+        asset.place_code = place.code
+        for k, v in codes.items():
+            setattr(asset, k, v)
+    if "subtype" in data:
+        _check_subtype(asset.category, data["subtype"])
+    fundings = data.pop("fundings", None)
+    original_value = data.pop("original_value", None)
+    if fundings is not None or original_value is not None:
+        _set_fundings(asset, original_value if original_value is not None else asset.original_value,
+                      fundings if fundings is not None
+                      else [{"source": f.source, "amount": f.amount} for f in asset.fundings])
+    for key, value in data.items():
+        setattr(asset, key, value)
+    db.session.flush()
+    record_change(user, entity="asset", entity_id=asset.id, action="update", county_code=asset.county_code,
+                  town_code=asset.town_code, village_code=asset.village_code,
+                  before=before, after=_snapshot(asset))
+    return _annotate([asset])[0]
+
+
+def change_status(user, asset_id: int, *, to_status: str, changed_on: date, reason=None, document=None,
+                  version: int | None = None) -> AssetStatusChange:
+    """Move an asset along the status machine: only legal, dated, logged transitions."""
+    asset = get_asset_for_write(user, asset_id)
+    check_version(asset, version)
+    why = rules.transition_error(asset.category, asset.status, to_status)
+    if why:
+        raise RuleViolation("状态变更不合法", {"to_status": [why]}, code="illegal_transition")
+    if changed_on > today_local():
+        raise RuleViolation("变更日期不能晚于今天", {"changed_on": ["不能是将来的日期"]})
+    if asset.status_on and changed_on < asset.status_on:
+        raise RuleViolation("变更日期早于上一次状态变更", {"changed_on": [f"不能早于 {asset.status_on}"]})
+    before = {"status": asset.status, "status_on": str(asset.status_on) if asset.status_on else None}
+    change = AssetStatusChange(county_code=asset.county_code, asset_id=asset.id, from_status=asset.status,
+                               to_status=to_status, changed_on=changed_on, reason=reason, document=document,
+                               actor_id=getattr(user, "id", None))
+    asset.status = to_status
+    asset.status_on = changed_on
+    if to_status == "completed" and asset.completed_on is None:
+        asset.completed_on = changed_on
+    db.session.add(change)
+    db.session.flush()
+    record_change(user, entity="asset", entity_id=asset.id, action="status", county_code=asset.county_code,
+                  town_code=asset.town_code, village_code=asset.village_code, before=before,
+                  after={"status": to_status, "status_on": str(changed_on), "reason": reason})
+    return change
+
+
+def list_status_changes(user, asset_id: int) -> list[AssetStatusChange]:
+    asset = get_asset(user, asset_id)
+    return list(db.session.scalars(sa.select(AssetStatusChange).where(AssetStatusChange.asset_id == asset.id)
+                                   .order_by(AssetStatusChange.id)))
+
+
+# --- depreciation (basis: P19) ---------------------------------------------------------------
+
+def policy_for(county_code: str, subtype: str) -> DepreciationPolicy | None:
+    return db.session.scalar(sa.select(DepreciationPolicy).where(
+        DepreciationPolicy.county_code == county_code, DepreciationPolicy.subtype == subtype))
+
+
+def book_value(user, asset_id: int, as_of: date) -> rules.Depreciation:
+    from decimal import Decimal
+
+    asset = get_asset(user, asset_id)
+    policy = policy_for(asset.county_code, asset.subtype)
+    life = asset.useful_life_years or (policy.useful_life_years if policy else None)
+    rate = policy.residual_rate if policy else Decimal("0")
+    return rules.depreciate(asset.original_value, in_service_on=asset.completed_on, useful_life_years=life,
+                            residual_rate=rate, as_of=as_of)
+
+
+def list_policies(user) -> list[DepreciationPolicy]:
+    return list(db.session.scalars(sa.select(DepreciationPolicy)
+                                   .where(DepreciationPolicy.county_code == user.county_code)
+                                   .order_by(DepreciationPolicy.subtype)))
+
+
+def set_policy(user, *, subtype: str, useful_life_years: int, residual_rate) -> DepreciationPolicy:
+    require_write(user, "settings", county_code=user.county_code, town_code=None, village_code=None)
+    if not any(subtype in s for s in SUBTYPES.values()):
+        raise RuleViolation("资产子类无效", {"subtype": ["未知子类"]})
+    policy = policy_for(user.county_code, subtype)
+    before = snapshot(policy) if policy else None
+    if policy is None:
+        policy = DepreciationPolicy(county_code=user.county_code, subtype=subtype,
+                                    useful_life_years=useful_life_years, residual_rate=residual_rate)
+        db.session.add(policy)
+    else:
+        policy.useful_life_years = useful_life_years
+        policy.residual_rate = residual_rate
+    db.session.flush()
+    record_change(user, entity="depreciation_policy", entity_id=subtype, action="set",
+                  county_code=user.county_code, before=before, after=snapshot(policy))
+    return policy

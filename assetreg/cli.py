@@ -1,0 +1,25 @@
+"""Flask commands: parse, call services, commit, print."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+
+def register_cli(app: Flask) -> None:
+    from .users.cli import users_cli
+
+    app.cli.add_command(users_cli)
+
+    @app.cli.command("demo")
+    @click.option("--seed", default=None, type=int, help="random seed (default: the configured one)")
+    def demo(seed):
+        """Load the demo county (示例县); running it again changes nothing but the demo tokens."""
+        from flask import current_app
+
+        from .demo.loader import load_demo
+        from .extensions import db
+
+        result = load_demo(seed if seed is not None else current_app.config["DEMO_SEED"])
+        db.session.commit()
+        click.echo(result.report())

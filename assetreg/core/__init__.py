@@ -1,0 +1,1 @@
+"""Shared kernel: money, time, errors, column types, validators. Knows nothing of HTTP."""

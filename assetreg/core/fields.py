@@ -1,0 +1,111 @@
+"""Shared marshmallow building blocks: money as strings, bounded text, pagination, error shape."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from .money import MAX_AMOUNT, is_exact_cents, to_decimal
+
+
+class MoneyField(fields.Field):
+    """Yuan with at most two decimals. Accepts a string or an integer; never a float. Dumps a string."""
+
+    default_error_messages = {
+        "invalid": "应为金额，例如 \"1234.56\"",
+        "places": "最多两位小数",
+        "range": "金额应在 0 至 1000000000000 之间",
+        "float": "金额请用字符串传递，例如 \"1234.56\"",
+    }
+
+    def __init__(self, *, allow_negative: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.allow_negative = allow_negative
+        self.metadata.setdefault("type", "string")
+        self.metadata.setdefault("format", "decimal")
+        self.metadata.setdefault("example", "1234.56")
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return f"{Decimal(value):.2f}"
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, float):
+            # JSON numbers with a fraction arrive as float: refuse them rather than guess.
+            raise self.make_error("float")
+        if not isinstance(value, (str, int)) or (isinstance(value, str) and len(value) > 30):
+            raise self.make_error("invalid")
+        try:
+            d = to_decimal(value)
+        except (TypeError, ValueError):
+            raise self.make_error("invalid") from None
+        if not is_exact_cents(d):
+            raise self.make_error("places")
+        lo = -MAX_AMOUNT if self.allow_negative else Decimal(0)
+        if d < lo or d > MAX_AMOUNT:
+            raise self.make_error("range")
+        return d.quantize(Decimal("0.01"))
+
+
+class DecimalString(fields.Decimal):
+    """A bounded decimal for non-money quantities (rates, quantities), dumped as a string."""
+
+    def __init__(self, places: int, min_value=0, max_value=10**12, **kwargs):
+        super().__init__(places=places, as_string=True, allow_nan=False,
+                         validate=validate.Range(min=Decimal(min_value), max=Decimal(max_value)), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, float) or isinstance(value, bool):
+            value = str(value) if isinstance(value, float) else value
+        if isinstance(value, str) and len(value) > 30:
+            raise self.make_error("invalid")
+        d = super()._deserialize(value, attr, data, **kwargs)
+        if d is not None and d != d.quantize(Decimal(1).scaleb(-self.places)):
+            raise ma.ValidationError(f"最多{self.places}位小数")
+        return d
+
+
+def Text(max_len: int, *, required: bool = False, allow_none: bool = False, min_len: int = 1, **kw):
+    """A string with a length limit (huge strings are refused with 422, never stored)."""
+    return fields.String(required=required, allow_none=allow_none,
+                         validate=validate.Length(min=min_len, max=max_len), **kw)
+
+
+def Choice(choices: dict | list, *, required: bool = False, allow_none: bool = False, **kw):
+    values = list(choices)
+    return fields.String(required=required, allow_none=allow_none, validate=validate.OneOf(values),
+                         metadata={"enum": values}, **kw)
+
+
+def Int(min_value: int = 0, max_value: int = 2**31 - 1, **kw):
+    return fields.Integer(strict=True, validate=validate.Range(min=min_value, max=max_value), **kw)
+
+
+class PageQuery(ma.Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10**6))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """The envelope every list endpoint returns: items and the paging figures."""
+    return type(name, (ma.Schema,), {
+        "items": fields.List(fields.Nested(item_schema)),
+        "page": fields.Integer(),
+        "per_page": fields.Integer(),
+        "total": fields.Integer(),
+    })
+
+
+class ErrorBody(ma.Schema):
+    code = fields.String()
+    message = fields.String()
+    fields_ = fields.Dict(data_key="fields")
+
+
+class ErrorSchema(ma.Schema):
+    error = fields.Nested(ErrorBody)

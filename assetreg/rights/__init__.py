@@ -1,0 +1,1 @@
+"""The five rights (五权) of every asset: holders over time, and completeness."""

@@ -1,0 +1,81 @@
+"""Users with one role and one scope (a county, town or village code), and their API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..core.time import now_utc
+from ..core.types import UTCDateTime
+from ..extensions import db
+
+ROLES = {
+    "county_admin": "县级管理员",
+    "finance_officer": "乡镇财政所",
+    "village_committee": "村委会",
+    "auditor": "审计/纪检",
+}
+# Which scope levels each role may hold (DOMAIN.md, users table).
+ROLE_LEVELS = {
+    "county_admin": {"county"},
+    "finance_officer": {"town"},
+    "village_committee": {"village"},
+    "auditor": {"county", "town"},
+}
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = mapped_column(sa.String(6), index=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(64))
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    role: Mapped[str] = mapped_column(sa.String(32))
+    scope_code: Mapped[str] = mapped_column(sa.String(12))
+    is_active_flag: Mapped[bool] = mapped_column("is_active", sa.Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "role in ('county_admin','finance_officer','village_committee','auditor')", name="role"
+        ),
+    )
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return bool(self.is_active_flag)
+
+    @property
+    def scope_level(self) -> str:
+        return {6: "county", 9: "town", 12: "village"}[len(self.scope_code)]
+
+    @property
+    def is_read_only(self) -> bool:
+        return self.role == "auditor"
+
+    def __repr__(self) -> str:
+        return f"<User {self.username} {self.role}@{self.scope_code}>"
+
+
+class ApiToken(db.Model):
+    """A bearer token; only its SHA-256 is stored, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="tokens")

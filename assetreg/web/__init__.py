@@ -1,0 +1,1 @@
+"""The HTTP edge: error handlers, the API object and its auth guard, pages."""

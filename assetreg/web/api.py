@@ -1,0 +1,67 @@
+"""The flask-smorest Api: OpenAPI from the schemas, and one JSON error shape for every failure."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+from flask_smorest import Api as _Api
+from flask_smorest import Blueprint
+
+from ..core.fields import ErrorSchema
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    428: "precondition_required",
+    500: "internal_error",
+}
+
+
+def error_response(status: int, message: str, fields: dict | None = None, code: str | None = None):
+    body = {"error": {"code": code or _STATUS_CODES.get(status, "error"), "message": message,
+                      "fields": fields or {}}}
+    resp = jsonify(body)
+    resp.status_code = status
+    return resp
+
+
+def _flatten_webargs(messages: dict) -> dict:
+    """webargs keys errors by location ({"json": {...}}); clients want the fields themselves."""
+    out: dict = {}
+    for location, errs in (messages or {}).items():
+        if isinstance(errs, dict):
+            out.update(errs)
+        else:
+            out[location] = errs
+    return out
+
+
+class Api(_Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error):
+        if not request.path.startswith("/api/"):
+            return error  # pages get Flask's own (later: templated) error pages
+        data = getattr(error, "data", None) or {}
+        fields = _flatten_webargs(data.get("messages") or data.get("errors") or {})
+        if error.code == 422:
+            message = "输入有误，请检查标出的字段"
+        elif error.code == 400:
+            message = "请求格式错误（应为合法的JSON）"
+        else:
+            message = data.get("message") or error.description or error.name
+        return error_response(error.code, message, fields)
+
+
+api = Api()
+
+
+def api_blueprint(name: str, import_name: str, url_prefix: str, description: str) -> Blueprint:
+    return Blueprint(name, import_name, url_prefix="/api/v1" + url_prefix, description=description)

@@ -1,0 +1,3 @@
+from assetreg import create_app
+
+app = create_app()
