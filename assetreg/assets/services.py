@@ -140,8 +140,17 @@ def _set_fundings(asset: Asset, original_value, fundings: list[dict]) -> None:
     if why:
         raise RuleViolation("资金来源与原值不符", {"fundings": [why], "original_value": [why]})
     asset.original_value = original_value
-    asset.fundings = [AssetFunding(county_code=asset.county_code, source=f["source"], amount=f["amount"])
-                      for f in fundings]
+    # Update lines in place by source (a delete-then-insert of the same source would trip the unique key).
+    existing = {f.source: f for f in asset.fundings}
+    wanted = {f["source"]: f["amount"] for f in fundings}
+    for source, line in existing.items():
+        if source not in wanted:
+            asset.fundings.remove(line)
+    for source, amount in wanted.items():
+        if source in existing:
+            existing[source].amount = amount
+        else:
+            asset.fundings.append(AssetFunding(county_code=asset.county_code, source=source, amount=amount))
 
 
 def _snapshot(asset: Asset) -> dict:

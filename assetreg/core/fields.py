@@ -44,29 +44,40 @@ class MoneyField(fields.Field):
             d = to_decimal(value)
         except (TypeError, ValueError):
             raise self.make_error("invalid") from None
-        if not is_exact_cents(d):
-            raise self.make_error("places")
         lo = -MAX_AMOUNT if self.allow_negative else Decimal(0)
         if d < lo or d > MAX_AMOUNT:
             raise self.make_error("range")
+        if not is_exact_cents(d):
+            raise self.make_error("places")
         return d.quantize(Decimal("0.01"))
 
 
 class DecimalString(fields.Decimal):
-    """A bounded decimal for non-money quantities (rates, quantities), dumped as a string."""
+    """A bounded decimal for non-money quantities (rates, quantities), dumped as a string.
+
+    Extra decimal places are refused, not silently rounded."""
 
     def __init__(self, places: int, min_value=0, max_value=10**12, **kwargs):
-        super().__init__(places=places, as_string=True, allow_nan=False,
-                         validate=validate.Range(min=Decimal(min_value), max=Decimal(max_value)), **kwargs)
+        super().__init__(as_string=True, allow_nan=False, **kwargs)
+        self.max_places = places
+        self.min_value, self.max_value = Decimal(min_value), Decimal(max_value)
+        self.metadata.setdefault("type", "string")
+        self.metadata.setdefault("format", "decimal")
+        self.metadata.setdefault("description", f"decimal string, {min_value} to {max_value}, at most {places} places")
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, float) or isinstance(value, bool):
-            value = str(value) if isinstance(value, float) else value
-        if isinstance(value, str) and len(value) > 30:
+        if isinstance(value, bool) or (isinstance(value, str) and len(value) > 30):
             raise self.make_error("invalid")
+        if isinstance(value, float):
+            value = repr(value)
         d = super()._deserialize(value, attr, data, **kwargs)
-        if d is not None and d != d.quantize(Decimal(1).scaleb(-self.places)):
-            raise ma.ValidationError(f"最多{self.places}位小数")
+        if d is not None:
+            if abs(d) > Decimal(10) ** 15:
+                raise self.make_error("invalid")
+            if d != d.quantize(Decimal(1).scaleb(-self.max_places)):
+                raise ma.ValidationError(f"最多{self.max_places}位小数")
+            if not self.min_value <= d <= self.max_value:
+                raise ma.ValidationError(f"应在 {self.min_value} 至 {self.max_value} 之间")
         return d
 
 
@@ -78,8 +89,9 @@ def Text(max_len: int, *, required: bool = False, allow_none: bool = False, min_
 
 def Choice(choices: dict | list, *, required: bool = False, allow_none: bool = False, **kw):
     values = list(choices)
+    metadata = {"enum": values, **kw.pop("metadata", {})}
     return fields.String(required=required, allow_none=allow_none, validate=validate.OneOf(values),
-                         metadata={"enum": values}, **kw)
+                         metadata=metadata, **kw)
 
 
 def Int(min_value: int = 0, max_value: int = 2**31 - 1, **kw):

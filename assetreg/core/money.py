@@ -30,7 +30,10 @@ def round_half_up(value: Decimal, quantum: Decimal = CENT) -> Decimal:
 
 
 def is_exact_cents(value: Decimal) -> bool:
-    return value == value.quantize(CENT)
+    try:
+        return value == value.quantize(CENT)
+    except InvalidOperation:  # too many digits to quantize: certainly not a money amount
+        return False
 
 
 def to_fen(value: Decimal) -> int:

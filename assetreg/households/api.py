@@ -1,5 +1,53 @@
-"""/api/v1 routes of the households area (being built)."""
+"""/api/v1/households"""
 
+from flask import request
+from flask_login import current_user
+
+from ..core.errors import RuleViolation
+from ..extensions import db
 from ..web.api import api_blueprint
+from . import schemas, services
 
-blp = api_blueprint("households", __name__, "", "households")
+blp = api_blueprint("households", __name__, "/households", "农户与家庭成员 (households)")
+
+
+def _if_match() -> int | None:
+    raw = request.headers.get("If-Match")
+    if not raw:
+        return None
+    raw = raw.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit() or len(raw) > 9:
+        raise RuleViolation("If-Match 应为版本号", {"If-Match": ["应为整数版本号"]})
+    return int(raw)
+
+
+@blp.route("")
+@blp.arguments(schemas.HouseholdQuery, location="query")
+@blp.response(200, schemas.HouseholdPage)
+def list_households(args):
+    return services.list_households(current_user, **args)
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(schemas.HouseholdCreate)
+@blp.response(201, schemas.Household)
+def create_household(data):
+    household = services.create_household(current_user, data)
+    db.session.commit()
+    return household, 201, {"ETag": f'"{household.version}"'}
+
+
+@blp.route("/<int:household_id>")
+@blp.response(200, schemas.Household)
+def get_household(household_id):
+    household = services.get_household(current_user, household_id)
+    return household, 200, {"ETag": f'"{household.version}"'}
+
+
+@blp.route("/<int:household_id>", methods=["PATCH"])
+@blp.arguments(schemas.HouseholdUpdate)
+@blp.response(200, schemas.Household)
+def update_household(data, household_id):
+    household = services.update_household(current_user, household_id, data, if_match=_if_match())
+    db.session.commit()
+    return household, 200, {"ETag": f'"{household.version}"'}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import jsonify, request
 from flask_smorest import Api as _Api
 from flask_smorest import Blueprint
+from webargs.flaskparser import FlaskParser
 
 from ..core.fields import ErrorSchema
 
@@ -63,5 +66,21 @@ class Api(_Api):
 api = Api()
 
 
+class _SafeParser(FlaskParser):
+    """JSON that the decoder chokes on in other ways (a 10,000-digit number, deep nesting) is a 400 too."""
+
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except json.JSONDecodeError:
+            raise
+        except (ValueError, RecursionError) as exc:
+            raise json.JSONDecodeError(f"invalid JSON: {type(exc).__name__}", "<body>", 0) from None
+
+
+class ApiBlueprint(Blueprint):
+    ARGUMENTS_PARSER = _SafeParser()
+
+
 def api_blueprint(name: str, import_name: str, url_prefix: str, description: str) -> Blueprint:
-    return Blueprint(name, import_name, url_prefix="/api/v1" + url_prefix, description=description)
+    return ApiBlueprint(name, import_name, url_prefix="/api/v1" + url_prefix, description=description)
