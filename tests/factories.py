@@ -135,6 +135,8 @@ class Factory:
                     fundings=[{"source": "fiscal_link", "amount": value}], completed_on=date(2020, 6, 30),
                     status="in_operation", status_on=date(2020, 9, 1))
         data.update(over)
+        if "status" not in over and data["category"] != "operating":
+            data["status"] = "in_use"  # the in-service status of public-welfare and household assets
         asset = create_asset(actor, data)
         db.session.commit()
         return asset

@@ -197,6 +197,11 @@ def test_exactly_one_head_matching_the_head_id(world, members, field):
     ({"village_code": VILLAGE_A1[:9]}, "village_code"),   # a town, not a village
     ({"village_code": "110105001001"}, "village_code"),   # not in this county
     ({"number": "   "}, "number"),
+    ({"head_name": " "}, "head_name"),
+    ({"head_id_number": "1101051949123100\uff12X"}, "head_id_number"),   # full-width digit
+    ({"phone": "1381234567\uff18"}, "phone"),
+    ({"bank_card": "\uff16228480012345678901"}, "bank_card"),
+    ({"members": [{"name": " ", "relation": "户主", "labour": "full"}]}, "members.0.name"),
 ])
 def test_rules_refused_with_field(world, today, over, field):
     before = counts()
@@ -426,6 +431,7 @@ def test_list_query_count_is_constant(world, f, count_queries):
     for _ in range(35):
         f.household(VILLAGE_A2)
     assert run(40) == small
+    assert small <= 5  # auth, count, page, members
 
 
 # --- hostile input: 400/422, never 500 ---------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 # GB 11643-1999 citizen identity number: 17 digits + check character (ISO 7064 MOD 11-2).
 _ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _ID_CHECK = "10X98765432"
-_ID_RE = re.compile(r"^\d{17}[\dX]$")
+_ID_RE = re.compile(r"\d{17}[\dX]", re.ASCII)
 
 
 def id_check_char(first17: str) -> str:
@@ -15,7 +15,7 @@ def id_check_char(first17: str) -> str:
 
 
 def is_valid_id_number(value: str) -> bool:
-    if not isinstance(value, str) or not _ID_RE.match(value):
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         return False
     from datetime import date
 
@@ -30,7 +30,7 @@ def is_valid_id_number(value: str) -> bool:
 # check character by MOD 31 over the first 17.
 _CC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CC_WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
-_CC_RE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+_CC_RE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}", re.ASCII)
 
 
 def credit_code_check_char(first17: str) -> str:
@@ -39,7 +39,7 @@ def credit_code_check_char(first17: str) -> str:
 
 
 def is_valid_credit_code(value: str) -> bool:
-    if not isinstance(value, str) or not _CC_RE.match(value):
+    if not isinstance(value, str) or not _CC_RE.fullmatch(value):
         return False
     return credit_code_check_char(value[:17]) == value[17]
 

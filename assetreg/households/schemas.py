@@ -25,7 +25,7 @@ class _BlankIsNone(ma.Schema):
         return data
 
 
-class MemberIn(_BlankIsNone):
+class HouseholdMemberIn(_BlankIsNone):
     BLANK_IS_NONE = ("id_number",)
 
     name = Text(64, required=True)
@@ -50,7 +50,7 @@ class HouseholdCreate(_BlankIsNone):
     is_risk_cleared = fields.Boolean(load_default=False)
     risk_cleared_on = fields.Date(allow_none=True)
     bank_card = Text(32, allow_none=True, metadata={"description": "一卡通 card number, 12–19 digits"})
-    members = fields.List(fields.Nested(MemberIn), required=True,
+    members = fields.List(fields.Nested(HouseholdMemberIn), required=True,
                           validate=validate.Length(min=1, max=MAX_MEMBERS))
 
 
@@ -68,11 +68,11 @@ class HouseholdUpdate(_BlankIsNone):
     is_risk_cleared = fields.Boolean()
     risk_cleared_on = fields.Date(allow_none=True)
     bank_card = Text(32, allow_none=True)
-    members = fields.List(fields.Nested(MemberIn), validate=validate.Length(min=1, max=MAX_MEMBERS),
+    members = fields.List(fields.Nested(HouseholdMemberIn), validate=validate.Length(min=1, max=MAX_MEMBERS),
                           metadata={"description": "when given, replaces the whole list"})
 
 
-class Member(ma.Schema):
+class HouseholdMember(ma.Schema):
     id = fields.Integer()
     name = fields.String()
     relation = fields.String()
@@ -100,7 +100,7 @@ class Household(ma.Schema):
     is_risk_cleared = fields.Boolean()
     risk_cleared_on = fields.Date(allow_none=True)
     bank_card = fields.String(allow_none=True)
-    members = fields.List(fields.Nested(Member))
+    members = fields.List(fields.Nested(HouseholdMember))
     member_count = fields.Function(lambda h: len(h.members))
     is_masked = fields.Function(lambda h: not getattr(h, "reveal_personal", False))
     version = fields.Integer()

@@ -1,0 +1,60 @@
+"""The one xlsxwriter wrapper: Chinese-friendly formats, formulas never interpreted, constant memory."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+import xlsxwriter
+
+MONEY_FORMAT = "#,##0.00"
+
+
+class Workbook:
+    """A thin wrapper so every export shares formats and safety options.
+
+    ``strings_to_formulas`` is off so a cell that starts with '=' (e.g. a name typed by a user) is text,
+    never a formula (formula injection); ``constant_memory`` streams rows to disk for big sheets.
+    """
+
+    def __init__(self, target=None, *, constant_memory: bool = False):
+        self.buffer = target if target is not None else io.BytesIO()
+        self.book = xlsxwriter.Workbook(self.buffer, {
+            "constant_memory": constant_memory,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+            "default_date_format": "yyyy-mm-dd",
+            "in_memory": not constant_memory,
+        })
+        font = {"font_name": "SimSun", "font_size": 11}
+        self.formats = {
+            "title": self.book.add_format({**font, "bold": True, "font_size": 16, "align": "center",
+                                           "valign": "vcenter"}),
+            "header": self.book.add_format({**font, "bold": True, "bg_color": "#DDEBF7", "border": 1,
+                                            "align": "center", "valign": "vcenter", "text_wrap": True}),
+            "text": self.book.add_format({**font, "border": 1, "valign": "vcenter", "text_wrap": True}),
+            "plain": self.book.add_format({**font, "text_wrap": True, "valign": "top"}),
+            "money": self.book.add_format({**font, "border": 1, "num_format": MONEY_FORMAT}),
+            "total_label": self.book.add_format({**font, "bold": True, "border": 1, "bg_color": "#F2F2F2"}),
+            "total_money": self.book.add_format({**font, "bold": True, "border": 1, "bg_color": "#F2F2F2",
+                                                 "num_format": MONEY_FORMAT}),
+            "date": self.book.add_format({**font, "border": 1, "num_format": "yyyy年m月d日"}),
+        }
+
+    def sheet(self, name: str):
+        return self.book.add_worksheet(name[:31])
+
+    def write_money(self, ws, row: int, col: int, value: Decimal | None, fmt: str = "money"):
+        """Money cells get the Decimal itself; xlsx keeps numbers as doubles, which hold any amount
+        below 2**53 fen exactly to two places."""
+        if value is None:
+            ws.write_blank(row, col, None, self.formats["text"])
+        else:
+            ws.write_number(row, col, value, self.formats[fmt])
+
+    def close(self) -> bytes | None:
+        self.book.close()
+        if isinstance(self.buffer, io.BytesIO):
+            return self.buffer.getvalue()
+        return None
