@@ -1,6 +1,6 @@
 """Places (division codes, withdrawal with succession) and the change log read by auditors (basis: P18)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -58,9 +58,9 @@ def test_withdrawn_village_moves_assets_and_households_by_a_dated_record(world, 
 
 
 def test_change_log_for_auditors_filtered_by_entity_and_time(world, f):
-    clock.freeze(datetime(2025, 1, 10, tzinfo=timezone.utc))
+    clock.freeze(datetime(2025, 1, 10, tzinfo=UTC))
     a = f.asset(actor=world.users["fin_a"], place_code=world.village_a1)
-    clock.freeze(datetime(2025, 3, 10, tzinfo=timezone.utc))
+    clock.freeze(datetime(2025, 3, 10, tzinfo=UTC))
     world.fin_a.patch(f"/api/v1/assets/{a.id}", json={"name": "改后的名称"})
     f.asset(place_code=world.village_b1)
     r = world.auditor.get(f"/api/v1/changes?entity=asset&entity_id={a.id}")

@@ -1,24 +1,12 @@
 """/api/v1/assets and /api/v1/depreciation-policies"""
 
-from flask import request
 from flask_login import current_user
 
-from ..core.errors import RuleViolation
 from ..extensions import db
-from ..web.api import api_blueprint
+from ..web.api import api_blueprint, if_match_version
 from . import schemas, services
 
 blp = api_blueprint("assets", __name__, "", "资产登记、状态与折旧 (assets)")
-
-
-def _if_match() -> int | None:
-    raw = request.headers.get("If-Match")
-    if not raw:
-        return None
-    raw = raw.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit() or len(raw) > 9:
-        raise RuleViolation("If-Match 应为版本号", {"If-Match": ["应为整数版本号"]})
-    return int(raw)
 
 
 @blp.route("/assets")
@@ -48,7 +36,7 @@ def get_asset(asset_id):
 @blp.arguments(schemas.AssetUpdate)
 @blp.response(200, schemas.Asset)
 def update_asset(data, asset_id):
-    asset = services.update_asset(current_user, asset_id, data, if_match=_if_match())
+    asset = services.update_asset(current_user, asset_id, data, if_match=if_match_version())
     db.session.commit()
     return asset, 200, {"ETag": f'"{asset.version}"'}
 
@@ -63,7 +51,7 @@ def list_transitions(asset_id):
 @blp.arguments(schemas.TransitionCreate)
 @blp.response(201, schemas.StatusChange)
 def create_transition(data, asset_id):
-    data.setdefault("version", _if_match())
+    data.setdefault("version", if_match_version())
     change = services.change_status(current_user, asset_id, **data)
     db.session.commit()
     return change

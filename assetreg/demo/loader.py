@@ -43,6 +43,7 @@ TOKEN_NAME = "demo"
 AS_OF = date(2025, 6, 30)
 START = date(2016, 1, 1)
 HOUSEHOLD_CHUNK = 600
+HUNDRED = Decimal("1E2")  # quantum: round to whole hundreds of yuan
 # Statuses of an asset that has been handed over and is still held (rights must be complete).
 HELD = ("handed_over", "in_operation", "in_use", "idle", "disposing")
 
@@ -282,7 +283,7 @@ class _Builder:
         self.used_credit: set[str] = set()
         self.credit: dict[str, str] = {}  # organisation name -> credit code
         self.doc_no = 0
-        self.contract_no = 0
+        self.contract_no: dict[int, int] = {}  # per year
 
     # small helpers -----------------------------------------------------------------------------
     def date_between(self, lo: date, hi: date) -> date:
@@ -418,22 +419,32 @@ class _Builder:
                                                     for y in range(1940, 1991)])[0]
         size = rng.choices([1, 2, 3, 4, 5, 6], [10, 22, 22, 22, 15, 9])[0]
         members: list[tuple[str, str, date, bool]] = []  # name, relation, birth, male
+        taken: set[str] = set()
+
+        def named(family: str, sex: str, year: int) -> str:
+            """A name no one else in the household has."""
+            for _ in range(20):
+                name = self.person_name(family, sex, year)
+                if name not in taken:
+                    break
+            taken.add(name)
+            return name
 
         def birth(year):
             return date(min(year, 2024), rng.randint(1, 12), rng.randint(1, 28))
 
         head_birth = birth(head_year)
-        members.append((self.person_name(surname, "m" if male_head else "f", head_year), "户主", head_birth,
+        members.append((named(surname, "m" if male_head else "f", head_year), "户主", head_birth,
                         male_head))
         if size >= 2 and rng.random() < 0.85:
             y = head_year + rng.randint(-4, 5)
-            members.append((self.person_name(self.surname(), "f" if male_head else "m", y), "配偶", birth(y),
+            members.append((named(self.surname(), "f" if male_head else "m", y), "配偶", birth(y),
                             not male_head))
         if len(members) < size and head_year >= 1962 and rng.random() < 0.35:
             y = head_year - rng.randint(22, 32)
             father = rng.random() < 0.45
             parent_surname = surname if father and male_head else self.surname()
-            members.append((self.person_name(parent_surname, "m" if father else "f", y),
+            members.append((named(parent_surname, "m" if father else "f", y),
                             "之父" if father else "之母", birth(y), father))
         child_surname = surname if male_head else self.surname()
         sons = []
@@ -442,18 +453,18 @@ class _Builder:
             if y > 2022:
                 break
             son = rng.random() < 0.52
-            name = self.person_name(child_surname, "m" if son else "f", y)
+            name = named(child_surname, "m" if son else "f", y)
             members.append((name, "之子" if son else "之女", birth(y), son))
             if son:
                 sons.append(y)
             if sons and sons[0] <= 1998 and len(members) < size and rng.random() < 0.5:
                 sy = sons[0]
-                members.append((self.person_name(self.surname(), "f", sy), "之儿媳", birth(sy + rng.randint(-2, 3)),
+                members.append((named(self.surname(), "f", sy), "之儿媳", birth(sy + rng.randint(-2, 3)),
                                 False))
                 while len(members) < size and sy + 22 <= 2022:
                     gy = sy + rng.randint(22, 30)
                     boy = rng.random() < 0.5
-                    members.append((self.person_name(child_surname, "m" if boy else "f", gy),
+                    members.append((named(child_surname, "m" if boy else "f", gy),
                                     "之孙子" if boy else "之孙女", birth(gy), boy))
                 break
         status = rng.choices(["formerly_poor", "monitored", "ordinary"], [70, 10, 20])[0]
@@ -848,7 +859,7 @@ class _Builder:
                 unit = f"{s.town_name}人民政府"
             else:
                 unit = f"{COUNTY_NAME}交通运输局" if s.subtype == "道路" else f"{COUNTY_NAME}水利局"
-            fund = max(Decimal("1000"), round_half_up(s.value * Decimal(rng.randint(8, 25)) / 1000, Decimal("100")))
+            fund = max(Decimal("1000"), round_half_up(s.value * Decimal(rng.randint(8, 25)) / 1000, HUNDRED))
             fund = fund.quantize(Decimal("0.01"))
             term_to = date(rng.randint(2028, 2031), 12, 31)
             if s.code in expired:  # handed over by mid-2023 (choose_gaps), so the term is at least 18 months
@@ -858,7 +869,8 @@ class _Builder:
                           recorded_by_id=self.admin.id)
             current = AssetCustody(**common, custodian_unit=unit, responsible_person=self.cadre(),
                                    phone=self.mobile(), annual_fund=None if s.code in no_fund else fund,
-                                   fund_source=None if s.code in no_fund else rng.choice(N.FUND_SOURCES),
+                                   fund_source=None if s.code in no_fund else
+                                   "县级管护资金" if s.village is None else rng.choice(N.FUND_SOURCES),
                                    term_from=handed, term_to=term_to)
             # A few early assets: custody first kept by the town, handed down to the village in 2021.
             if s.village is not None and handed.year <= 2019 and s.code not in expired and rng.random() < 0.12:
@@ -901,23 +913,26 @@ class _Builder:
                 else:
                     terms = [(started, date(2028, 12, 31))]
             if s.subtype == "光伏电站":
-                income = round_half_up(s.quantity * Decimal(rng.randint(900, 1150)), Decimal("100"))
+                income = round_half_up(s.quantity * Decimal(rng.randint(900, 1150)), HUNDRED)
             else:
-                income = round_half_up(s.value * Decimal(rng.randint(60, 100)) / 1000, Decimal("100"))
+                income = round_half_up(s.value * Decimal(rng.randint(60, 100)) / 1000, HUNDRED)
             minimum = None
             if mode in ("lease", "joint_stock"):
-                minimum = round_half_up(s.value * Decimal(rng.randint(50, 60)) / 1000, Decimal("100"))
+                minimum = round_half_up(s.value * Decimal(rng.randint(50, 60)) / 1000, HUNDRED)
                 income = max(income, minimum)
             for i, (t_from, t_to) in enumerate(terms):
-                self.contract_no += 1
+                self.contract_no[t_from.year] = self.contract_no.get(t_from.year, 0) + 1
                 last = i == len(terms) - 1
+                assessed = (self.date_between(date(2024, 1, 1), AS_OF) if last and t_to >= AS_OF
+                            else self.date_between(t_from, min(t_to, t_from + timedelta(days=60))))
                 rows.append(AssetOperation(
                     county_code=COUNTY_CODE, asset_id=s.asset.id, mode=mode, operator_name=operator,
-                    operator_credit_code=op_code, contract_no=f"青资经字〔{t_from.year}〕第{self.contract_no:03d}号",
+                    operator_credit_code=op_code,
+                    contract_no=f"青资经字〔{t_from.year}〕第{self.contract_no[t_from.year]:03d}号",
                     term_from=t_from, term_to=t_to, agreed_annual_income=income.quantize(Decimal("0.01")),
                     guaranteed_minimum=minimum.quantize(Decimal("0.01")) if minimum is not None else None,
                     risk_rating=rng.choices(["low", "medium", "high"], [6, 3, 1])[0],
-                    risk_assessed_on=self.date_between(date(2024, 1, 1), AS_OF) if last else t_from,
+                    risk_assessed_on=assessed,
                     replaced_at=None if last else datetime.combine(t_to + timedelta(days=1), datetime.min.time(),
                                                                    tzinfo=UTC),
                     recorded_by_id=self.admin.id))

@@ -1,24 +1,12 @@
 """/api/v1/households"""
 
-from flask import request
 from flask_login import current_user
 
-from ..core.errors import RuleViolation
 from ..extensions import db
-from ..web.api import api_blueprint
+from ..web.api import api_blueprint, if_match_version
 from . import schemas, services
 
 blp = api_blueprint("households", __name__, "/households", "农户与家庭成员 (households)")
-
-
-def _if_match() -> int | None:
-    raw = request.headers.get("If-Match")
-    if not raw:
-        return None
-    raw = raw.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit() or len(raw) > 9:
-        raise RuleViolation("If-Match 应为版本号", {"If-Match": ["应为整数版本号"]})
-    return int(raw)
 
 
 @blp.route("")
@@ -48,6 +36,6 @@ def get_household(household_id):
 @blp.arguments(schemas.HouseholdUpdate)
 @blp.response(200, schemas.Household)
 def update_household(data, household_id):
-    household = services.update_household(current_user, household_id, data, if_match=_if_match())
+    household = services.update_household(current_user, household_id, data, if_match=if_match_version())
     db.session.commit()
     return household, 200, {"ETag": f'"{household.version}"'}

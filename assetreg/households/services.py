@@ -25,7 +25,6 @@ _LANDLINE_RE = re.compile(r"(0\d{2,3}-?)?[2-9]\d{6,7}(-\d{1,6})?", re.ASCII)
 _CARD_RE = re.compile(r"\d{12,19}", re.ASCII)
 _EDITABLE = ("village_code", "number", "head_name", "head_id_number", "phone", "status", "monitor_type",
              "is_risk_cleared", "risk_cleared_on", "bank_card")
-_MONITORING = ("monitor_type", "is_risk_cleared", "risk_cleared_on")
 
 
 # --- who sees what -----------------------------------------------------------------------------
@@ -142,11 +141,6 @@ def _normalise(data: dict) -> dict:
     return out
 
 
-def _id_ok(value: str) -> bool:
-    # isascii: the shared validator's \d also admits full-width digits (reported for core/validators.py).
-    return value.isascii() and is_valid_id_number(value)
-
-
 def _add(errors: dict, field: str, why: str) -> None:
     errors.setdefault(field, []).append(why)
 
@@ -157,7 +151,7 @@ def _field_errors(state: dict, keys) -> dict:
     for key, label in (("number", "户编号"), ("head_name", "户主姓名")):
         if key in keys and not state[key]:
             _add(errors, key, f"{label}不能为空")
-    if "head_id_number" in keys and not _id_ok(state["head_id_number"]):
+    if "head_id_number" in keys and not is_valid_id_number(state["head_id_number"]):
         _add(errors, "head_id_number", "身份证号无效：应为18位，出生日期与校验位正确")
     phone = state.get("phone")
     if "phone" in keys and phone and not (_MOBILE_RE.fullmatch(phone) or _LANDLINE_RE.fullmatch(phone)):
@@ -175,7 +169,7 @@ def _field_errors(state: dict, keys) -> dict:
             idn = m["id_number"]
             if idn is None:
                 continue
-            if not _id_ok(idn):
+            if not is_valid_id_number(idn):
                 _add(errors, f"members.{i}.id_number", "身份证号无效：应为18位，出生日期与校验位正确")
             elif idn in seen:
                 _add(errors, f"members.{i}.id_number", f"与第{seen[idn] + 1}名成员的身份证号重复")

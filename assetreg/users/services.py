@@ -20,6 +20,7 @@ WRITERS = {
     "users": {"county_admin"},
     "households": {"county_admin", "finance_officer", "village_committee"},
     "assets": {"county_admin", "finance_officer"},
+    "income": {"county_admin", "finance_officer"},
 }
 
 

@@ -84,3 +84,16 @@ class ApiBlueprint(Blueprint):
 
 def api_blueprint(name: str, import_name: str, url_prefix: str, description: str) -> Blueprint:
     return ApiBlueprint(name, import_name, url_prefix="/api/v1" + url_prefix, description=description)
+
+
+def if_match_version() -> int | None:
+    """The version a client read, from ``If-Match: "3"`` (optimistic locking; a stale one loses with 409)."""
+    from ..core.errors import RuleViolation
+
+    raw = request.headers.get("If-Match")
+    if not raw:
+        return None
+    raw = raw.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit() or len(raw) > 9:
+        raise RuleViolation("If-Match 应为版本号", {"If-Match": ["应为整数版本号"]})
+    return int(raw)
