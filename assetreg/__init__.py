@@ -61,10 +61,11 @@ def _api_blueprints():
     from .assets.api import blp as assets
     from .changelog.api import blp as changes
     from .custody.api import blp as custody
+    from .distribution.api import blp as distribution
     from .households.api import blp as households
     from .income.api import blp as income
     from .places.api import blp as places
     from .rights.api import blp as rights
     from .users.api import blp as users
 
-    return [places, households, assets, rights, custody, income, changes, users]
+    return [places, households, assets, rights, custody, income, distribution, changes, users]

@@ -7,11 +7,13 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
+    from .distribution.cli import plans_cli
     from .income.cli import income_cli
     from .users.cli import users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(income_cli)
+    app.cli.add_command(plans_cli)
 
     @app.cli.command("demo")
     @click.option("--seed", default=None, type=int, help="random seed (default: the configured one)")

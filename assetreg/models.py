@@ -3,6 +3,7 @@
 from .assets.models import *  # noqa: F401,F403
 from .changelog.models import *  # noqa: F401,F403
 from .custody.models import *  # noqa: F401,F403
+from .distribution.models import *  # noqa: F401,F403
 from .households.models import *  # noqa: F401,F403
 from .income.models import *  # noqa: F401,F403
 from .places.models import *  # noqa: F401,F403

@@ -67,6 +67,8 @@ STATUS_WEIGHTS = {
 # How many assets get each deliberate gap (fewer if there are not enough candidates).
 GAP_SIZES = {"custody_missing": 6, "custody_expired": 5, "custody_no_fund": 4, "rights_incomplete": 10,
              "contract_missing": 4, "contract_expired": 4}
+# The flag each gap is there to show (DOMAIN.md §11): custody basis: P12, P13; rights basis: P03;
+# contracts basis: P07, P32.
 GAP_LABELS = {
     "custody_missing": ("CUSTODY_MISSING", "公益性资产使用中但无管护主体 public-welfare asset in use without custodian"),
     "custody_expired": ("CUSTODY_EXPIRED", "管护期限已过 custody term over"),
@@ -95,9 +97,9 @@ class DemoResult:
 
     def report(self) -> str:
         c = self.counts
-        out = [f"{COUNTY_NAME} ({COUNTY_CODE}) 示例数据 demo county — seed {self.seed}"]
+        out = [f"{COUNTY_NAME} ({COUNTY_CODE}) 示例数据 demo county"]
         if self.created:
-            out.append(f"已新建 created in {self.elapsed_s:.1f} s")
+            out.append(f"已新建 created with seed {self.seed} in {self.elapsed_s:.1f} s")
         else:
             out.append(f"该县已存在，未重复创建数据，仅重新签发演示令牌 already present: nothing created, "
                        f"demo tokens re-issued ({self.elapsed_s:.1f} s)")
@@ -110,7 +112,7 @@ class DemoResult:
         out.append(f"  五权记录 rights {c.get('rights', 0)}, 管护记录 custody {c.get('custodies', 0)}, "
                    f"经营记录 operation {c.get('operations', 0)}, 折旧政策 depreciation policies "
                    f"{c.get('policies', 0)}")
-        out.append("预设问题（供预警演示）deliberate gaps for the flags:")
+        out.append(f"预设问题（供预警演示，按 {AS_OF} 判断）deliberate gaps for the flags, as of {AS_OF}:")
         for key, (flag, label) in GAP_LABELS.items():
             codes = self.gaps.get(key, [])
             sample = ", ".join(codes[:3]) + (" …" if len(codes) > 3 else "")
@@ -244,7 +246,24 @@ class _Village:
     name: str
     town_code: str
     town_name: str
-    households: list[Household] = field(default_factory=list)
+    households: list[_Household] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class _Household:
+    """A household row and its member rows, inserted in bulk; ``id`` is known after the insert."""
+
+    row: dict
+    members: list[dict]
+    id: int | None = None
+
+    @property
+    def head_name(self) -> str:
+        return self.row["head_name"]
+
+    @property
+    def status(self) -> str:
+        return self.row["status"]
 
 
 @dataclass(eq=False)
@@ -263,7 +282,7 @@ class _Spec:
     project_year: int = 0
     start: date = START
     steps: list[tuple[str, date, str, str | None]] = field(default_factory=list)
-    household: Household | None = None
+    household: _Household | None = None
     asset: Asset | None = None
     quantity: Decimal | None = None
     unit: str | None = None
@@ -282,7 +301,6 @@ class _Builder:
         self.used_ids: set[str] = set()
         self.used_credit: set[str] = set()
         self.credit: dict[str, str] = {}  # organisation name -> credit code
-        self.doc_no = 0
         self.contract_no: dict[int, int] = {}  # per year
 
     # small helpers -----------------------------------------------------------------------------
@@ -328,7 +346,6 @@ class _Builder:
         return self.credit[name]
 
     def approval_no(self, year: int) -> str:
-        self.doc_no += 1
         prefix = "青扶发" if year <= 2020 else "青乡振发"
         if self.rng.random() < 0.25:
             prefix = "青财农"
@@ -346,9 +363,14 @@ class _Builder:
         self.households()
         specs = self.plan_assets()
         self.assign_statuses(specs)
+        seen: dict[str, int] = {}
         for spec in specs:
             self.plan_dates(spec)
             self.detail(spec)
+            name = spec.kind[-2]
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:  # a second workshop or toilet in the same village is its 二期
+                spec.kind = (*spec.kind[:-2], f"{name}（{N.CHINESE_NUMERALS[seen[name] - 1]}期）", spec.kind[-1])
         gaps = self.choose_gaps(specs)
         for spec in specs:
             self.register(spec)
@@ -390,28 +412,37 @@ class _Builder:
 
     # households --------------------------------------------------------------------------------
     def households(self) -> None:
-        pending: list[Household] = []
+        pending: list[_Household] = []
         for v in self.villages:
             for i in range(self.rng.randint(85, 110)):
                 h = self.household(v, i + 1)
                 v.households.append(h)
                 pending.append(h)
             if len(pending) >= HOUSEHOLD_CHUNK:
-                self.flush_households(pending)
+                self.insert_households(pending)
                 pending = []
-        self.flush_households(pending)
+        self.insert_households(pending)
 
-    def flush_households(self, rows: list[Household]) -> None:
+    def insert_households(self, rows: list[_Household]) -> None:
+        """Bulk INSERTs (executemany, no per-row round trip), then one change-log entry per household."""
         if not rows:
             return
-        db.session.add_all(rows)
-        db.session.flush()
+        # render_nulls: every row has the same columns, so the whole chunk goes in one executemany.
+        db.session.execute(sa.insert(Household).execution_options(render_nulls=True), [h.row for h in rows])
+        ids = dict(db.session.execute(sa.select(Household.number, Household.id).where(
+            Household.county_code == COUNTY_CODE, Household.number.in_([h.row["number"] for h in rows]))).all())
+        members = []
         for h in rows:
-            record_change(self.admin, entity="household", entity_id=h.id, action="create",
-                          county_code=h.county_code, town_code=h.town_code, village_code=h.village_code,
-                          after={**snapshot(h), "members": len(h.members)})
+            h.id = ids[h.row["number"]]
+            members.extend({**m, "household_id": h.id} for m in h.members)
+        db.session.execute(sa.insert(HouseholdMember).execution_options(render_nulls=True), members)
+        for h in rows:
+            after = {"id": h.id, **{k: v.isoformat() if isinstance(v, date) else v for k, v in h.row.items()},
+                     "members": len(h.members)}
+            record_change(self.admin, entity="household", entity_id=h.id, action="create", county_code=COUNTY_CODE,
+                          town_code=h.row["town_code"], village_code=h.row["village_code"], after=after)
 
-    def household(self, v: _Village, seq: int) -> Household:
+    def household(self, v: _Village, seq: int) -> _Household:
         rng = self.rng
         surname = self.surname()
         male_head = rng.random() < 0.86
@@ -476,14 +507,13 @@ class _Builder:
         card = self.bank_card() if rng.random() < (0.4 if status == "ordinary" else 0.85) else None
         phone = self.mobile() if rng.random() < 0.72 else None
         ids = [self.id_number(b, male) for _, _, b, male in members]
-        h = Household(county_code=COUNTY_CODE, town_code=v.town_code, village_code=v.code,
-                      number=f"{v.code}{seq:04d}", head_name=members[0][0], head_id_number=ids[0], phone=phone,
-                      status=status, monitor_type=monitor_type, is_risk_cleared=cleared,
-                      risk_cleared_on=cleared_on, bank_card=card)
-        h.members = [HouseholdMember(county_code=COUNTY_CODE, name=name, relation=rel, id_number=idn,
+        row = dict(county_code=COUNTY_CODE, town_code=v.town_code, village_code=v.code,
+                   number=f"{v.code}{seq:04d}", head_name=members[0][0], head_id_number=ids[0], phone=phone,
+                   status=status, monitor_type=monitor_type, is_risk_cleared=cleared,
+                   risk_cleared_on=cleared_on, bank_card=card)
+        return _Household(row, [dict(county_code=COUNTY_CODE, name=name, relation=rel, id_number=idn,
                                      labour=self.labour(b))
-                     for (name, rel, b, _), idn in zip(members, ids, strict=True)]
-        return h
+                                for (name, rel, b, _), idn in zip(members, ids, strict=True)])
 
     def labour(self, birth: date) -> str:
         age = AS_OF.year - birth.year
@@ -629,7 +659,12 @@ class _Builder:
         if status == "idle":
             return rng.choice(N.IDLE_REASONS), None
         if status == "disposing":
-            return rng.choice(N.DISPOSAL_REASONS)[0], f"{s.village.name if s.village else COUNTY_NAME}处置申请"
+            if s.reached("completed") is None:  # destroyed while being built
+                why = N.DISPOSAL_REASONS[1][0]
+            else:
+                why = rng.choice([r for r, end in N.DISPOSAL_REASONS
+                                  if s.status == "disposing" or end == STATUSES[s.status]])
+            return why, f"{s.village.name if s.village else s.town_name or COUNTY_NAME}资产处置申请"
         if status == "disposed":
             return "处置完成，收入已入账", f"青乡振资处〔{day.year}〕{rng.randint(1, 40)}号"
         return "报废核销", f"青乡振资处〔{day.year}〕{rng.randint(1, 40)}号"
@@ -762,10 +797,15 @@ class _Builder:
             "useful_life_years": POLICIES[s.subtype][0] if s.subtype in POLICIES else None,
             "status": "under_construction", "status_on": s.start,
         }
+        steps = s.steps
+        if steps and steps[0][0] == "completed":
+            # Registered on completion (竣工验收后登记), as counties do; still building: registered at start.
+            data.update(status="completed", status_on=steps[0][1], completed_on=steps[0][1])
+            steps = steps[1:]
         if s.household is not None:
             data["household_id"] = s.household.id
         s.asset = asset_services.create_asset(self.admin, data)
-        for status, day, why, document in s.steps:
+        for status, day, why, document in steps:
             asset_services.change_status(self.admin, s.asset.id, to_status=status, changed_on=day, reason=why,
                                          document=document)
 

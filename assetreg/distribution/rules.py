@@ -49,12 +49,15 @@ def forbidden_use_errors(allocations: Sequence[dict], forbidden_uses: Iterable[s
     return errors
 
 
-def allocation_errors(allocations: Sequence[dict], available: Decimal, village_household_ids: set[int]) -> dict:
+def allocation_errors(allocations: Sequence[dict], available: Decimal, village_household_ids: set[int],
+                      village_jobs: dict[int, int] | None = None) -> dict:
     """Check a whole set of allocations (each ``{purpose, amount, use, lines: [{household_id, amount}]}``).
 
     Lines are only for 公益岗位/扶贫济困/奖励补助; when an allocation has lines they add up exactly to it
     (an allocation without lines yet is a draft, completed before the town review); a household appears
-    once per allocation and belongs to the plan's village; the allocations never exceed ``available``.
+    once per allocation and belongs to the plan's village; a line giving months and monthly wage is
+    their product; a line naming a job names one of the village's jobs held by that household
+    (``village_jobs``: job id → household id); the allocations never exceed ``available``.
     Errors name the allocation and line by position, e.g. ``allocations.2.lines.5.amount``.
     """
     errors: dict[str, list[str]] = {}
@@ -87,7 +90,15 @@ def allocation_errors(allocations: Sequence[dict], available: Decimal, village_h
                 add(f"{lat}.amount", why)
             else:
                 total += line["amount"]
+            months, wage = line.get("months"), line.get("monthly_wage")
+            if (months is None) != (wage is None):
+                add(f"{lat}.months", "月数与月工资应同时填写")
+            elif months is not None and not why and wage * months != line["amount"]:
+                add(f"{lat}.amount", f"应为 {months}个月×{wage:.2f}元 = {wage * months:.2f} 元")
             hid = line["household_id"]
+            job_id = line.get("job_id")
+            if job_id is not None and (village_jobs or {}).get(job_id) != hid:
+                add(f"{lat}.job_id", "未找到该农户在本村的公益岗位")
             if hid not in village_household_ids:
                 add(f"{lat}.household_id", "未找到本村的该农户")
             if hid in seen_households:
@@ -270,13 +281,11 @@ def next_step(done: Sequence[str]) -> str | None:
     return STEP_ORDER[len(done)] if len(done) < len(STEP_ORDER) else None
 
 
-def quorum_errors(due: int | None, present: int | None, in_favour: int | None) -> dict:
-    """A meeting needs at least two thirds of its members present and a majority of those present in
-    favour (basis: P17). Counts are checked first for consistency."""
-    errors = {}
-    for name, value in (("members_due", due), ("members_present", present), ("members_in_favour", in_favour)):
-        if value is None:
-            errors[name] = ["会议须填写应到、实到和赞成人数"]
+def meeting_count_errors(due: int | None, present: int | None, in_favour: int | None) -> dict:
+    """The head counts a meeting records: all three given and consistent (due ≥ present ≥ in favour)."""
+    errors = {name: ["会议须填写应到、实到和赞成人数"]
+              for name, value in (("members_due", due), ("members_present", present),
+                                  ("members_in_favour", in_favour)) if value is None}
     if errors:
         return errors
     if due < 1:
@@ -285,6 +294,13 @@ def quorum_errors(due: int | None, present: int | None, in_favour: int | None) -
         return {"members_present": ["实到人数不能多于应到人数"]}
     if in_favour > present:
         return {"members_in_favour": ["赞成人数不能多于实到人数"]}
+    return {}
+
+
+def quorum_errors(due: int, present: int, in_favour: int) -> dict:
+    """A meeting needs at least two thirds of its members present and more than half of those present
+    in favour (basis: P17). 30 due: 20 present is enough, 19 is not; 20 present: 11 in favour pass, 10 fail."""
+    errors = {}
     if present * 3 < due * 2:
         errors["members_present"] = [f"实到 {present} 人，不足应到 {due} 人的三分之二"]
     if in_favour * 2 <= present:

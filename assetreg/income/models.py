@@ -8,7 +8,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..core.time import now_utc
+from ..core.time import now_utc, today_local
 from ..core.types import Money, ScaledDecimal, UTCDateTime
 from ..extensions import db
 
@@ -205,7 +205,8 @@ class Settlement(db.Model):
     @property
     def is_late(self) -> bool:
         """Not settled and published by 31 March of the next year (basis: P34)."""
-        return self.settled_on > self.due_on or self.published_on is None or self.published_on > self.due_on
+        published = self.published_on or today_local()  # unpublished: late once the day has passed
+        return self.settled_on > self.due_on or published > self.due_on
 
 
 class SettlementPart(db.Model):

@@ -19,6 +19,11 @@ def Year(**kw):
     return Int(min_value=2000, max_value=2100, **kw)
 
 
+def QueryYear(**kw):
+    """A year in a query string (arrives as text, so not strict)."""
+    return fields.Integer(validate=validate.Range(min=2000, max=2100), **kw)
+
+
 def _kind_label(obj) -> str:
     return KINDS[obj.direction][obj.kind]
 
@@ -78,7 +83,7 @@ class IncomeEntry(ma.Schema):
 
 
 class IncomeEntryQuery(PageQuery):
-    year = Year()
+    year = QueryYear()
     direction = Choice(DIRECTIONS)
     kind = Choice(ALL_KINDS)
 
@@ -87,7 +92,7 @@ IncomeEntryPage = page_schema(IncomeEntry, "IncomeEntryPage")
 
 
 class IncomeYearQuery(ma.Schema):
-    year = Year(required=True)
+    year = QueryYear(required=True)
 
 
 # --- shares ----------------------------------------------------------------------------------
@@ -316,7 +321,7 @@ class SettlementDetail(Settlement):
 
 
 class SettlementQuery(PageQuery):
-    year = Year()
+    year = QueryYear()
     place_code = Text(12)
     level = Choice(SETTLEMENT_LEVELS)
 

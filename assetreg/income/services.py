@@ -472,8 +472,9 @@ def _asset_info(ids) -> dict[int, tuple[str, str, str | None]]:
 
 def village_year_income(county_code: str, village_code: str, year: int) -> dict:
     """The village's income for the year: its part of the net income of every asset it owns wholly
-    (standing in the village, no shares that year) or shares. Three queries whatever the number of
-    assets. ``net`` is the figure distribution plans start from."""
+    (standing in the village, no shares that year) or shares, one line per asset with entries in the
+    year. Three queries whatever the number of assets. ``net`` is the figure distribution plans start
+    from; ``gross − costs = net`` holds for every line and for the village."""
     shared_ids = sa.select(AssetShare.asset_id).where(
         AssetShare.county_code == county_code, AssetShare.village_code == village_code, _applies(year))
     any_share = sa.select(AssetShare.id).where(AssetShare.asset_id == Asset.id, _applies(year)).exists()
@@ -586,7 +587,7 @@ def settled_village_net(county_code: str, village_code: str, year: int) -> Decim
 
 def _plain(value):
     if isinstance(value, Decimal):
-        return f"{value:.2f}" if value == value.quantize(Decimal("0.01")) else str(value)
+        return str(value)  # money is already to the fen; weights keep their own places
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):

@@ -21,6 +21,8 @@ WRITERS = {
     "households": {"county_admin", "finance_officer", "village_committee"},
     "assets": {"county_admin", "finance_officer"},
     "income": {"county_admin", "finance_officer"},
+    "distribution": {"county_admin", "finance_officer", "village_committee"},  # per action: distribution/services.py
+    "policy": {"county_admin"},
 }
 
 
