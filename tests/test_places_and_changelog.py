@@ -78,3 +78,19 @@ def test_change_log_for_auditors_filtered_by_entity_and_time(world, f):
     assert world.vc_a1.get("/api/v1/changes").status_code == 403
     assert world.fin_a.get("/api/v1/changes").status_code == 403
     assert world.auditor.get("/api/v1/changes?since=yesterday").status_code == 422
+
+
+def test_withdrawal_passes_income_shares_to_the_successor(world, f):
+    from assetreg.income.models import AssetShare
+
+    a = f.asset(place_code=world.village_a1)
+    r = world.fin_a.put(f"/api/v1/assets/{a.id}/shares", json={"shares": [
+        {"village_code": world.village_a1, "weight": "60"}, {"village_code": world.village_a2, "weight": "40"}]})
+    assert r.status_code == 200, r.json
+    r = world.admin.post(f"/api/v1/places/{world.village_a2}/withdraw",
+                         json={"successor_code": world.village_a1, "effective_on": "2024-01-01"})
+    assert r.status_code == 200
+    rows = db.session.scalars(sa.select(AssetShare).order_by(AssetShare.id)).all()
+    current = [(s.village_code, str(s.weight)) for s in rows if s.replaced_at is None]
+    assert sorted(current) == [(world.village_a1, "40.0000"), (world.village_a1, "60.0000")]
+    assert any(s.village_code == world.village_a2 and s.replaced_at is not None for s in rows)  # history kept

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from .money import MAX_AMOUNT, is_exact_cents, to_decimal
+
+
+_PLAIN_AMOUNT = re.compile(r"-?\d{1,16}(\.\d+)?", re.ASCII)  # digits and a point: no exponents, no commas
 
 
 class MoneyField(fields.Field):
@@ -38,7 +42,7 @@ class MoneyField(fields.Field):
         if isinstance(value, float):
             # JSON numbers with a fraction arrive as float: refuse them rather than guess.
             raise self.make_error("float")
-        if not isinstance(value, (str, int)) or (isinstance(value, str) and len(value) > 30):
+        if not isinstance(value, (str, int)) or (isinstance(value, str) and not _PLAIN_AMOUNT.fullmatch(value.strip())):
             raise self.make_error("invalid")
         try:
             d = to_decimal(value)

@@ -101,6 +101,7 @@ def withdraw_place(user, code: str, *, successor_code: str, effective_on: date, 
         .values(village_code=new.code, town_code=new.town_code)
         .execution_options(synchronize_session=False)
     ).rowcount
+    _move_current_shares(old, new)
     before = snapshot(old)
     old.valid_to = effective_on
     old.successor_code = new.code
@@ -112,3 +113,20 @@ def withdraw_place(user, code: str, *, successor_code: str, effective_on: date, 
     record_change(user, entity="place", entity_id=old.code, action="withdraw", county_code=old.county_code,
                   before=before, after=snapshot(old))
     return rec
+
+
+def _move_current_shares(old: Place, new: Place) -> None:
+    """Income shares held by the withdrawn village pass to its successor: the current rows are closed
+    (``replaced_at``) and re-issued for the successor, so the share history stays readable."""
+    from ..core.time import now_utc
+    from ..income.models import AssetShare
+
+    rows = db.session.scalars(sa.select(AssetShare).where(
+        AssetShare.county_code == old.county_code, AssetShare.village_code == old.code,
+        AssetShare.replaced_at.is_(None))).all()
+    now = now_utc()
+    for row in rows:
+        row.replaced_at = now
+        db.session.add(AssetShare(county_code=row.county_code, asset_id=row.asset_id, village_code=new.code,
+                                  weight=row.weight, basis=f"{row.basis or ''}（{old.name}撤并，由{new.name}承继）"[:200],
+                                  from_year=row.from_year, to_year=row.to_year, recorded_by_id=row.recorded_by_id))
