@@ -35,9 +35,11 @@ def create_app(config: dict | None = None) -> Flask:
         csrf.exempt(bp)  # bearer-token API: no cookies trusted, so no CSRF surface
     register_error_handlers(app)
 
+    from .notices.api import files as notice_files
     from .web.pages import bp as pages_bp
 
     app.register_blueprint(pages_bp)
+    app.register_blueprint(notice_files)
 
     from .cli import register_cli
 
@@ -64,8 +66,9 @@ def _api_blueprints():
     from .distribution.api import blp as distribution
     from .households.api import blp as households
     from .income.api import blp as income
+    from .notices.api import blp as notices
     from .places.api import blp as places
     from .rights.api import blp as rights
     from .users.api import blp as users
 
-    return [places, households, assets, rights, custody, income, distribution, changes, users]
+    return [places, households, assets, rights, custody, income, distribution, notices, changes, users]

@@ -343,6 +343,10 @@ def test_fill_by_tier_table_scaled_or_set(world, a1, drafted):
     ({"purpose": "relief", "method": "equal", "household_ids": [99999]}, "household_ids.0"),
     ({"purpose": "relief", "method": "equal", "household_ids": []}, "household_ids"),
     ({"purpose": "relief", "method": "equal", "statuses": ["rich"]}, "statuses"),
+    ({"purpose": "relief", "method": "equal", "tiers": [{"amount": "1.00"}]}, "tiers"),
+    ({"purpose": "relief", "method": "jobs", "household_ids": [1]}, "household_ids"),
+    ({"purpose": "relief", "method": "tier", "tiers": [{"amount": "1.00"}], "weights": [
+        {"household_id": 1, "weight": "1"}]}, "weights"),
 ])
 def test_bad_fill_requests(world, a1, drafted, body, field):
     before = counts()
@@ -468,7 +472,7 @@ def test_malformed_requests_never_500(world, a1, drafted):
             "/api/v1/jobs", "/api/v1/jobs/1/attendance", "/api/v1/policy"]
     for url in urls:
         for method in ("POST", "PUT", "PATCH"):
-            for raw in (b"{", b"[]", b"null", b'{"year": 1e400}', b'{"amount": NaN}', "{\"x\": \"\\ud800\"}".encode()):
+            for raw in (b"{", b"[]", b"null", b'{"year": 1e400}', b'{"amount": NaN}', b"{\"x\": \"\\ud800\"}"):
                 r = world.vc_a1.open(method, url, data=raw, headers={"Content-Type": "application/json"})
                 assert r.status_code < 500, (method, url, raw, r.status_code)
     for q in ("year=abc", "year=99999999999", "status=nope", "village_code=" + "1" * 50, "page=0"):
@@ -491,3 +495,63 @@ def test_cli_plans_show(world, a1, drafted, runner):
     assert "未分配         5,765.44" in out
     result = runner.invoke(args=["plans", "show", "--village", world.village_b1, "--year", "2024"])
     assert result.exit_code != 0 and "没有" in result.output
+
+
+def test_reading_a_plan_costs_the_same_whatever_its_size(world, f, a1, drafted, count_queries):
+    def cost():
+        with count_queries() as c:
+            assert world.auditor.get(f"/api/v1/plans/{drafted['id']}").status_code == 200
+        return c.count
+
+    small = cost()
+    more = households(f, world.village_a1, *["ordinary"] * 30)
+    r = put_allocations(world.vc_a1, drafted["id"], [
+        {"purpose": "relief", "amount": "3000.00", "lines": [line(h, "100.00") for h in more]},
+        {"purpose": "awards", "amount": "500.00", "lines": [line(h, "100.00") for h in a1]}])
+    assert r.status_code == 200, r.json
+    assert cost() == small
+
+
+def test_services_run_without_a_user_for_the_command_line_and_the_demo(world, a1):
+    """``user`` None: no scope or role, logged as "system" (what the demo loader uses)."""
+    from datetime import date as d
+
+    from assetreg.distribution import services
+
+    plan = services.create_plan(None, {"village_code": world.village_a1, "year": 2024})
+    services.set_allocations(None, plan.id, [{"purpose": "public_works", "amount": D("8000.00")},
+                                             {"purpose": "relief", "amount": D("100.00"),
+                                              "lines": [{"household_id": a1[0].id, "amount": D("100.00")}]}])
+    services.record_step(None, plan.id, {"kind": "proposal", "done_on": d(2025, 4, 1), "minutes": "提议"})
+    db.session.commit()
+    body = world.auditor.get(f"/api/v1/plans/{plan.id}").json
+    assert body["status"] == "proposed" and body["allocated"] == "8100.00" and body["steps"][0]["actor_id"] is None
+    actors = set(db.session.scalars(sa.select(ChangeLogEntry.actor_name).where(
+        ChangeLogEntry.entity == "distribution_plan")))
+    assert actors == {"system"}
+
+
+def test_concurrent_writers_of_one_plan(world, a1, drafted, app):
+    """Two committees' clerks send the same version at once: one wins, the other gets 409 (PostgreSQL,
+    where the writers really run side by side)."""
+    import threading
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("needs concurrent connections")
+    results = []
+
+    def put(amount):
+        r = put_allocations(world.vc_a1, drafted["id"], [{"purpose": "public_works", "amount": amount}],
+                            version=drafted["version"])
+        results.append((r.status_code, amount))
+
+    threads = [threading.Thread(target=put, args=(a,)) for a in ("1000.00", "2000.00")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(code for code, _ in results) == [200, 409]
+    winner = next(a for code, a in results if code == 200)
+    db.session.expire_all()
+    assert [(a.purpose, str(a.amount)) for a in db.session.scalars(sa.select(PlanAllocation))] == [
+        ("public_works", winner)]

@@ -13,8 +13,17 @@ from assetreg.core import time as clock
 from assetreg.distribution.models import PlanStep
 from assetreg.extensions import db
 
-from .distribution_support import MEETING, counts, households, line, new_plan, put_allocations, run_to, settle, \
-    village_steps
+from .distribution_support import (
+    MEETING,
+    counts,
+    households,
+    line,
+    new_plan,
+    put_allocations,
+    run_to,
+    settle,
+    village_steps,
+)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from marshmallow import fields, validate
 
 from .money import MAX_AMOUNT, is_exact_cents, to_decimal
 
-
 _PLAIN_AMOUNT = re.compile(r"-?\d{1,16}(\.\d+)?", re.ASCII)  # digits and a point: no exponents, no commas
 
 

@@ -35,6 +35,8 @@ class Workbook:
                                             "align": "center", "valign": "vcenter", "text_wrap": True}),
             "text": self.book.add_format({**font, "border": 1, "valign": "vcenter", "text_wrap": True}),
             "plain": self.book.add_format({**font, "text_wrap": True, "valign": "top"}),
+            "plain_right": self.book.add_format({**font, "align": "right"}),
+            "center": self.book.add_format({**font, "border": 1, "align": "center", "valign": "vcenter"}),
             "money": self.book.add_format({**font, "border": 1, "num_format": MONEY_FORMAT}),
             "total_label": self.book.add_format({**font, "bold": True, "border": 1, "bg_color": "#F2F2F2"}),
             "total_money": self.book.add_format({**font, "bold": True, "border": 1, "bg_color": "#F2F2F2",

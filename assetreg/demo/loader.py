@@ -1,4 +1,5 @@
-"""The demo county 青溪县 (431299): places, users, households, assets with rights, custody and contracts.
+"""The demo county 青溪县 (431299): places, users, households, assets with rights, custody and contracts,
+then (yearly.py) five years of income, settlements, public-welfare jobs and distribution plans.
 
 Deterministic for a seed (one ``random.Random``, fixed dates no later than ``AS_OF``), idempotent (a
 county already present is left alone; only the demo API tokens are re-issued), and it never commits:
@@ -32,6 +33,7 @@ from ..rights.models import FIVE_RIGHTS, AssetRight
 from ..users.models import ROLES, User
 from ..users.services import create_user, issue_token, revoke_tokens
 from . import names as N
+from .yearly import YearlySummary, load_yearly, summarize
 
 COUNTY_CODE = N.COUNTY_CODE
 COUNTY_NAME = N.COUNTY_NAME
@@ -94,12 +96,16 @@ class DemoResult:
     users: list[tuple[str, str, str, str]] = field(default_factory=list)  # username, role, scope, name
     tokens: dict[str, str] = field(default_factory=dict)  # username -> clear token
     password: str = DEMO_PASSWORD
+    yearly: YearlySummary | None = None  # income, settlements, jobs and plans (yearly.py)
+    placed: dict[str, list[str]] = field(default_factory=dict)  # the problems yearly.py placed (first run)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage of a first run
 
     def report(self) -> str:
         c = self.counts
         out = [f"{COUNTY_NAME} ({COUNTY_CODE}) 示例数据 demo county"]
         if self.created:
-            out.append(f"已新建 created with seed {self.seed} in {self.elapsed_s:.1f} s")
+            stages = "，".join(f"{k} {v:.1f} s" for k, v in self.timings.items())
+            out.append(f"已新建 created with seed {self.seed} in {self.elapsed_s:.1f} s ({stages})")
         else:
             out.append(f"该县已存在，未重复创建数据，仅重新签发演示令牌 already present: nothing created, "
                        f"demo tokens re-issued ({self.elapsed_s:.1f} s)")
@@ -117,6 +123,8 @@ class DemoResult:
             codes = self.gaps.get(key, [])
             sample = ", ".join(codes[:3]) + (" …" if len(codes) > 3 else "")
             out.append(f"  {flag:<17} {label}: {len(codes)}  {sample}")
+        if self.yearly is not None:
+            out.extend(self.yearly.report_lines(AS_OF))
         out.append(f"登录账号 logins — 统一密码 password: {self.password}")
         for username, role, scope, name in self.users:
             out.append(f"  {username:<18} {role:<17} {ROLES.get(role, role)}  {scope}  {name}")
@@ -138,9 +146,13 @@ def load_demo(seed: int) -> DemoResult:
         result.gaps = scan_gaps(COUNTY_CODE, AS_OF)
     else:
         result.gaps = _Builder(random.Random(seed)).build()
+        result.timings["registry"] = time.perf_counter() - started
+        result.placed = load_yearly(seed, COUNTY_CODE, AS_OF)
+        result.timings["years"] = time.perf_counter() - started - result.timings["registry"]
     result.users = _demo_users()
     result.tokens = _issue_demo_tokens()
     _fill_counts(result)
+    result.yearly = summarize(COUNTY_CODE, AS_OF)
     result.elapsed_s = time.perf_counter() - started
     return result
 

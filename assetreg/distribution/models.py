@@ -162,6 +162,10 @@ class DistributionPlan(db.Model):
     def allocated(self) -> Decimal:
         return sum((a.amount for a in self.allocations), Decimal("0.00"))
 
+    @property
+    def unallocated(self) -> Decimal:
+        return self.available - self.allocated
+
     def step(self, kind: str) -> PlanStep | None:
         return next((s for s in self.steps if s.kind == kind), None)
 

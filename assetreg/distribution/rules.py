@@ -360,7 +360,8 @@ CASH_PURPOSES = ("relief", "awards")
 
 
 def equal_cash_warnings(allocations: Sequence[dict], village_households: int) -> list[dict]:
-    """简单平均/一发了之: a cash allocation spread equally (to the fen) over every household of the village."""
+    """简单平均/一发了之: a cash allocation spread equally (to the fen) over every household of the village,
+    where income should go first to those in difficulty (basis: P36)."""
     out = []
     for i, a in enumerate(allocations):
         lines = a.get("lines") or []
@@ -370,7 +371,7 @@ def equal_cash_warnings(allocations: Sequence[dict], village_households: int) ->
         if max(amounts) - min(amounts) <= Decimal("0.01"):
             out.append(warning("EQUAL_CASH",
                                f"“{PURPOSES[a['purpose']]}”按户平均发给全村 {len(lines)} 户，未区分农户类别"
-                               "（简单平均、一发了之）", "P10", f"allocations.{i}"))
+                               "（简单平均、一发了之）", "P36", f"allocations.{i}"))
     return out
 
 

@@ -161,7 +161,7 @@ class PlanSummary(ma.Schema):
 class Plan(PlanSummary):
     settlement_id = fields.Integer(allow_none=True)
     pv_net = MoneyField(metadata={"description": "the part of settled_net from PV stations (basis: P23)"})
-    unallocated = fields.Function(lambda p: f"{p.available - p.allocated:.2f}")
+    unallocated = MoneyField(metadata={"description": "available − allocated"})
     available_at = fields.DateTime()
     note = fields.String(allow_none=True)
     is_editable = fields.Boolean()

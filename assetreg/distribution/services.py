@@ -1,5 +1,6 @@
 """Distribution plans (收益分配方案) through the 四议两公开 procedure, objections, public-welfare jobs and
-the county's distribution policy. Services take the acting user first and never commit."""
+the county's distribution policy. Services take the acting user first and never commit; ``user`` None is
+the command line or the demo loader (no scope or role check, logged as "system")."""
 
 from __future__ import annotations
 
@@ -51,9 +52,22 @@ MINUTES_REQUIRED = ("proposal", "consultation", "party_meeting", "representative
 CARRY_FROM = ("approved", "filed", "paid", "completed")
 
 
-def _require_role(user, roles: set[str]) -> None:
+def _require(user, roles: set[str], *, county_code: str, town_code: str | None, village_code: str | None) -> None:
+    """The area's write check (403 outside scope or for a role that may not write), then the action's own
+    roles. ``user`` None is the command line or the demo loader: no scope, no role."""
+    if user is None:
+        return
+    require_write(user, "distribution", county_code=county_code, town_code=town_code, village_code=village_code)
     if user.role not in roles:
         raise Forbidden("当前角色无权执行此操作", code="role_forbidden")
+
+
+def _uid(user) -> int | None:
+    return getattr(user, "id", None)
+
+
+def _in_county(column, user):
+    return column == user.county_code if user is not None else sa.true()
 
 
 # --- county policy (basis: P10, P20, P23) -------------------------------------------------------
@@ -158,6 +172,8 @@ def _refresh(plan: DistributionPlan) -> None:
 # --- reading plans -------------------------------------------------------------------------------
 
 def visible_plans(user):
+    if user is None:
+        return sa.select(DistributionPlan)
     return sa.select(DistributionPlan).where(DistributionPlan.county_code == user.county_code,
                                              scope_clause(DistributionPlan, user))
 
@@ -195,8 +211,13 @@ def list_plans(user, *, village_code=None, town_code=None, year=None, status=Non
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
-def _load(user, plan_id: int) -> DistributionPlan | None:
-    return db.session.scalar(visible_plans(user).where(DistributionPlan.id == plan_id).options(*_full()))
+def _load(user, plan_id: int, *, lock: bool = False) -> DistributionPlan | None:
+    q = visible_plans(user).where(DistributionPlan.id == plan_id)
+    if lock:
+        # Writers of one plan queue up (PostgreSQL; SQLite has one writer anyway): each then sees the
+        # plan as the previous one left it, and a stale ``version`` loses with 409.
+        q = q.with_for_update(of=DistributionPlan)
+    return db.session.scalar(q.options(*_full()))
 
 
 def get_plan(user, plan_id: int) -> DistributionPlan:
@@ -208,14 +229,12 @@ def get_plan(user, plan_id: int) -> DistributionPlan:
 
 
 def _plan_for_write(user, plan_id: int, roles: set[str]) -> DistributionPlan:
-    plan = _load(user, plan_id)
+    plan = _load(user, plan_id, lock=True)
     if plan is None:
         if db.session.scalar(sa.select(DistributionPlan.id).where(DistributionPlan.id == plan_id)) is not None:
             raise Forbidden("超出您的管辖范围", code="out_of_scope")
         raise NotFound("未找到该分配方案")
-    require_write(user, "distribution", county_code=plan.county_code, town_code=plan.town_code,
-                  village_code=plan.village_code)
-    _require_role(user, roles)
+    _require(user, roles, county_code=plan.county_code, town_code=plan.town_code, village_code=plan.village_code)
     return plan
 
 
@@ -300,12 +319,11 @@ def _touch(plan: DistributionPlan) -> None:
 
 def create_plan(user, data: dict) -> DistributionPlan:
     village = db.session.scalar(sa.select(Place).where(Place.code == data["village_code"], Place.level == "village",
-                                                       Place.county_code == user.county_code))
+                                                       _in_county(Place.county_code, user)))
     if village is None:
         raise RuleViolation("村无效", {"village_code": ["未找到本县的该村"]})
-    require_write(user, "distribution", county_code=village.county_code, town_code=village.town_code,
-                  village_code=village.code)
-    _require_role(user, DRAFTERS)
+    _require(user, DRAFTERS, county_code=village.county_code, town_code=village.town_code,
+             village_code=village.code)
     if village.valid_to is not None:
         raise RuleViolation("该村已撤销", {"village_code": [f"已撤销，承继区划为 {village.successor_code}"]})
     year = data["year"]
@@ -326,7 +344,7 @@ def create_plan(user, data: dict) -> DistributionPlan:
         county_code=village.county_code, town_code=village.town_code, village_code=village.code, year=year,
         settlement_id=figures["settlement_id"], settled_net=figures["net"], pv_net=figures["pv_net"],
         carry_over=carry_over, available=figures["net"] + carry_over, available_at=now_utc(), status="draft",
-        note=data.get("note"), created_by_id=user.id,
+        note=data.get("note"), created_by_id=_uid(user),
     )
     db.session.add(plan)
     db.session.flush()
@@ -502,6 +520,11 @@ def fill(user, plan_id: int, data: dict) -> dict:
         raise RuleViolation("按平均或权重分配时分配额即为该项金额", {"set_amount": ["仅适用于 tier 和 jobs"]})
     if alloc is None and not set_amount:
         raise RuleViolation(f"方案中还没有“{PURPOSES[purpose]}”分配项", {"purpose": ["请先设置该项分配额，或使用 set_amount"]})
+    unused = {"tiers": method != "tier", "weights": method != "weights",
+              "household_ids": method == "jobs" or bool(data.get("weights")), "statuses": method == "jobs"}
+    unused = {k: ["该分配方式不使用此项"] for k, not_used in unused.items() if not_used and data.get(k)}
+    if unused:
+        raise RuleViolation("填充参数与分配方式不符", unused)
     total = None if set_amount else alloc.amount
     reason = data.get("reason")
     table_total, unmatched = None, []
@@ -636,7 +659,7 @@ def record_step(user, plan_id: int, data: dict) -> PlanStep:
                     done_on=done_on, minutes=data.get("minutes"), document=data.get("document"),
                     members_due=counts[0], members_present=counts[1], members_in_favour=counts[2],
                     notice_start_on=data.get("notice_start_on"), notice_end_on=data.get("notice_end_on"),
-                    payment_method=data.get("payment_method"), actor_id=user.id, recorded_at=now_utc())
+                    payment_method=data.get("payment_method"), actor_id=_uid(user), recorded_at=now_utc())
     plan.steps.append(step)
     before = {"status": plan.status}
     plan.status = STEP_STATUS[kind]
@@ -711,7 +734,7 @@ def record_objection(user, plan_id: int, data: dict) -> PlanObjection:
         raise RuleViolation("异议内容不能为空", {"content": ["不能为空"]})
     objection = PlanObjection(county_code=plan.county_code, plan_id=plan.id, raised_on=raised_on,
                               raised_by=(data.get("raised_by") or "").strip() or None, content=content,
-                              recorded_by_id=user.id, recorded_at=now_utc())
+                              recorded_by_id=_uid(user), recorded_at=now_utc())
     plan.objections.append(objection)
     _touch(plan)
     db.session.flush()
@@ -737,7 +760,7 @@ def answer_objection(user, plan_id: int, objection_id: int, data: dict) -> PlanO
     before = snapshot(objection, exclude=("recorded_at",))
     objection.answer = answer
     objection.answered_on = answered_on
-    objection.answered_by_id = user.id
+    objection.answered_by_id = _uid(user)
     _touch(plan)
     db.session.flush()
     _log_objection(user, plan, objection, "answer", before)
@@ -747,6 +770,8 @@ def answer_objection(user, plan_id: int, objection_id: int, data: dict) -> PlanO
 # --- public-welfare jobs (公益岗位, basis: P29, P36) ---------------------------------------------------
 
 def visible_jobs(user):
+    if user is None:
+        return sa.select(PublicJob)
     return sa.select(PublicJob).where(PublicJob.county_code == user.county_code, scope_clause(PublicJob, user))
 
 
@@ -783,9 +808,7 @@ def _job_for_write(user, job_id: int) -> PublicJob:
         if db.session.scalar(sa.select(PublicJob.id).where(PublicJob.id == job_id)) is not None:
             raise Forbidden("超出您的管辖范围", code="out_of_scope")
         raise NotFound("未找到该公益岗位")
-    require_write(user, "distribution", county_code=job.county_code, town_code=job.town_code,
-                  village_code=job.village_code)
-    _require_role(user, DRAFTERS)
+    _require(user, DRAFTERS, county_code=job.county_code, town_code=job.town_code, village_code=job.village_code)
     return job
 
 
@@ -836,12 +859,11 @@ def _log_job(user, job: PublicJob, action: str, before=None, after=None) -> None
 
 def create_job(user, data: dict) -> PublicJob:
     village = db.session.scalar(sa.select(Place).where(Place.code == data["village_code"], Place.level == "village",
-                                                       Place.county_code == user.county_code))
+                                                       _in_county(Place.county_code, user)))
     if village is None:
         raise RuleViolation("村无效", {"village_code": ["未找到本县的该村"]})
-    require_write(user, "distribution", county_code=village.county_code, town_code=village.town_code,
-                  village_code=village.code)
-    _require_role(user, DRAFTERS)
+    _require(user, DRAFTERS, county_code=village.county_code, town_code=village.town_code,
+             village_code=village.code)
     household = db.session.scalar(sa.select(Household).where(
         Household.id == data["household_id"], Household.county_code == village.county_code,
         Household.village_code == village.code).options(selectinload(Household.members)))
@@ -868,7 +890,7 @@ def create_job(user, data: dict) -> PublicJob:
     job = PublicJob(county_code=village.county_code, town_code=village.town_code, village_code=village.code,
                     post=post, household_id=household.id, person_name=person, monthly_wage=data["monthly_wage"],
                     term_from=term_from, term_to=term_to, pay_cycle=data.get("pay_cycle") or "month",
-                    note=data.get("note"), created_by_id=user.id)
+                    note=data.get("note"), created_by_id=_uid(user))
     db.session.add(job)
     db.session.flush()
     _log_job(user, job, "create")
@@ -913,7 +935,7 @@ def record_attendance(user, job_id: int, entries: list[dict]) -> PublicJob:
             job.attendance.append(row)
         row.days_worked = e.get("days_worked")
         row.attended = attended
-        row.recorded_by_id = user.id
+        row.recorded_by_id = _uid(user)
         row.recorded_at = now_utc()
         after[f"{e['year']}-{e['month']:02d}"] = [row.days_worked, row.attended]
     job.updated_at = now_utc()

@@ -11,16 +11,20 @@ from ..core.money import to_chinese_capital
 
 # What must never appear in a published notice: a full ID number, a bank card, a mobile number.
 _ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])", re.ASCII)
-_CARD = re.compile(r"(?<![\d.,])\d{12,19}(?![\d.,])", re.ASCII)
+_CARD = re.compile(r"(?<![\d.,])\d{12,19}(?![\d.,Xx])", re.ASCII)
 _MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)", re.ASCII)
 PATTERNS = {"id_number": _ID, "bank_card": _CARD, "mobile": _MOBILE}
 
 
 def find_unmasked(text: str) -> list[tuple[str, str]]:
     """Every (kind, value) of unmasked personal data in ``text``; empty when the text is clean."""
-    hits = []
-    for kind, pattern in PATTERNS.items():
-        hits.extend((kind, m.group(0)) for m in pattern.finditer(text or ""))
+    hits, taken = [], []
+    for kind, pattern in PATTERNS.items():  # ID first: an 18-digit ID is not also reported as a card
+        for m in pattern.finditer(text or ""):
+            if any(m.start() < end and start < m.end() for start, end in taken):
+                continue
+            taken.append(m.span())
+            hits.append((kind, m.group(0)))
     return hits
 
 

@@ -10,7 +10,8 @@ from ..core.errors import NotFound, RuleViolation
 from ..core.spreadsheets import Workbook
 from ..core.time import today_local
 from ..core.validators import mask_id_number
-from ..distribution.models import PURPOSES, STATUSES, DistributionPlan, DistributionPolicy, PlanAllocation
+from ..distribution.models import PURPOSES, STATUSES, DistributionPlan, PlanAllocation
+from ..distribution.services import policy_for
 from ..extensions import db
 from ..households.models import Household
 from ..places.models import Place
@@ -51,7 +52,7 @@ def build_notice(user, plan_id: int) -> rules.Notice:
     names = dict(db.session.execute(sa.select(Place.code, Place.name)
                                     .where(Place.code.in_([plan.village_code, plan.town_code]))).all())
     town_phone = db.session.scalar(sa.select(Place.phone).where(Place.code == plan.town_code))
-    policy = db.session.scalar(sa.select(DistributionPolicy).where(DistributionPolicy.county_code == plan.county_code))
+    policy = policy_for(plan.county_code)
     village, town = names.get(plan.village_code, plan.village_code), names.get(plan.town_code, plan.town_code)
     ids = _id_numbers({li.household_id for a in plan.allocations for li in a.lines})
     allocations = []
@@ -64,7 +65,7 @@ def build_notice(user, plan_id: int) -> rules.Notice:
                                                   amount=a.amount, lines=lines))
     step = plan.step("notice")
     start, end = (step.notice_start_on, step.notice_end_on) if step else (None, None)
-    phones = [policy.complaint_phone if policy else "12317"] + ([f"{town}：{town_phone}"] if town_phone else [])
+    phones = [policy.complaint_phone] + ([f"{town}：{town_phone}"] if town_phone else [])
     intro = (f"根据扶贫项目资产收益分配管理有关规定，经村党组织提议、村两委会议商议、党员大会审议、村民代表会议决议，"
              f"{village}{plan.year}年度扶贫项目资产收益分配方案如下，现予公示。本年度可分配收益"
              f"{rules.fmt_money(plan.available)}元（其中上年结转{rules.fmt_money(plan.carry_over)}元）。"
@@ -117,7 +118,7 @@ def render_xlsx(notice: rules.Notice) -> bytes:
         ws.write(row, col, h, f["header"])
     row += 1
     for a in notice.allocations:
-        ws.write_number(row, 0, a.seq, f["text"])
+        ws.write_number(row, 0, a.seq, f["center"])
         ws.write(row, 1, a.purpose_label, f["text"])
         ws.write(row, 2, a.use, f["text"])
         wb.write_money(ws, row, 3, a.amount)
@@ -140,9 +141,9 @@ def render_xlsx(notice: rules.Notice) -> bytes:
         ws.merge_range(row, 0, row, 4, f"{a.purpose_label}（{rules.fmt_money(a.amount)}元）", f["text"])
         row += 1
         for li in a.lines:
-            ws.write_number(row, 0, li.seq, f["text"])
+            ws.write_number(row, 0, li.seq, f["center"])
             ws.write(row, 1, li.name, f["text"])
-            ws.write(row, 2, li.id_masked, f["text"])
+            ws.write(row, 2, li.id_masked, f["center"])
             wb.write_money(ws, row, 3, li.amount)
             ws.write(row, 4, li.reason, f["text"])
             row += 1
@@ -155,8 +156,11 @@ def render_xlsx(notice: rules.Notice) -> bytes:
     row += 1
     period = (f"公示期：{rules.fmt_date(notice.notice_start_on)}至{rules.fmt_date(notice.notice_end_on)}"
               f"（共{notice.notice_days}天）" if notice.notice_days else "公示期：待定")
-    for text in [period, "监督举报电话：" + "，".join(notice.complaint_phones),
-                 f"{notice.issuer}", rules.fmt_date(notice.issued_on)]:
+    for text in [period, "监督举报电话：" + "，".join(notice.complaint_phones)]:
         ws.merge_range(row, 0, row, 4, text, f["plain"])
+        row += 1
+    row += 1
+    for text in [notice.issuer, rules.fmt_date(notice.issued_on)]:
+        ws.merge_range(row, 0, row, 4, text, f["plain_right"])
         row += 1
     return wb.close()
