@@ -1,0 +1,1 @@
+"""Exports: the auditor's ledger workbook and pack, run as background jobs."""
