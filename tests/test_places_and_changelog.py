@@ -94,3 +94,14 @@ def test_withdrawal_passes_income_shares_to_the_successor(world, f):
     current = [(s.village_code, str(s.weight)) for s in rows if s.replaced_at is None]
     assert sorted(current) == [(world.village_a1, "40.0000"), (world.village_a1, "60.0000")]
     assert any(s.village_code == world.village_a2 and s.replaced_at is not None for s in rows)  # history kept
+
+
+def test_change_log_keeps_personal_numbers_masked(world, f):
+    from assetreg.changelog.models import ChangeLogEntry
+
+    a = f.asset(category="public_welfare", subtype="道路")
+    r = world.fin_a.post(f"/api/v1/assets/{a.id}/custody", json={
+        "custodian_unit": "桃源村村民委员会", "responsible_person": "李四", "phone": "13812345678"})
+    assert r.status_code == 201, r.json
+    entry = db.session.scalars(sa.select(ChangeLogEntry).where(ChangeLogEntry.entity == "asset_custody")).one()
+    assert entry.after["phone"] == "138****5678"

@@ -20,14 +20,27 @@ def _plain(value):
     return value
 
 
+def _personal_masks():
+    from ..core.validators import mask_card_number, mask_id_number, mask_mobile
+
+    return {"phone": mask_mobile, "id_number": mask_id_number, "head_id_number": mask_id_number,
+            "bank_card": mask_card_number}
+
+
 def snapshot(obj, exclude: tuple[str, ...] = ()) -> dict:
-    """The column values of a mapped object as JSON-safe plain values."""
+    """The column values of a mapped object as JSON-safe plain values.
+
+    Personal numbers (ID, bank card, phone) go in masked: county admins read the log too, and the log
+    must not become a copy of the personal data (basis: P17)."""
     mapper = sa.inspect(obj).mapper
-    return {
-        attr.key: _plain(getattr(obj, attr.key))
-        for attr in mapper.column_attrs
-        if attr.key not in exclude
-    }
+    masks = _personal_masks()
+    out = {}
+    for attr in mapper.column_attrs:
+        if attr.key in exclude:
+            continue
+        value = getattr(obj, attr.key)
+        out[attr.key] = masks[attr.key](value) if attr.key in masks and isinstance(value, str) else _plain(value)
+    return out
 
 
 def diff(before: dict | None, after: dict | None) -> tuple[dict | None, dict | None]:
