@@ -35,11 +35,23 @@ def create_app(config: dict | None = None) -> Flask:
         csrf.exempt(bp)  # bearer-token API: no cookies trusted, so no CSRF surface
     register_error_handlers(app)
 
+    from .flags.views import bp as flags_pages
+    from .lists.views import bp as lists_pages
     from .notices.api import files as notice_files
     from .web.pages import bp as pages_bp
+    from .web.views_admin import bp as admin_pages
+    from .web.views_registry import bp as registry_pages
 
     app.register_blueprint(pages_bp)
+    app.register_blueprint(registry_pages)
+    app.register_blueprint(admin_pages)
     app.register_blueprint(notice_files)
+    app.register_blueprint(flags_pages)
+
+    from .web.ui import register_ui
+
+    register_ui(app)  # filters, template globals, HTML error pages for every page blueprint
+    app.register_blueprint(lists_pages)
 
     from .cli import register_cli
 
@@ -64,11 +76,16 @@ def _api_blueprints():
     from .changelog.api import blp as changes
     from .custody.api import blp as custody
     from .distribution.api import blp as distribution
+    from .exports.api import blp as exports
+    from .flags.api import blp as flags
     from .households.api import blp as households
+    from .imports.api import blp as imports
     from .income.api import blp as income
+    from .lists.api import blp as lists
     from .notices.api import blp as notices
+    from .oversight.api import blp as oversight
     from .places.api import blp as places
     from .rights.api import blp as rights
     from .users.api import blp as users
 
-    return [places, households, assets, rights, custody, income, distribution, notices, changes, users]
+    return [places, households, assets, rights, custody, income, distribution, notices, changes, users, oversight, imports, lists, flags, exports]

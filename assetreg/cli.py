@@ -8,12 +8,26 @@ from flask import Flask
 
 def register_cli(app: Flask) -> None:
     from .distribution.cli import plans_cli
+    from .exports.cli import export_ledger_cmd, export_worker_cmd
+    from .flags.cli import flags_cli, policy_cli
+    from .generator.cli import generate_cmd
+    from .imports.cli import import_cmd
     from .income.cli import income_cli
+    from .lists.cli import lists_cmd
+    from .oversight.cli import oversight_cli
     from .users.cli import users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(income_cli)
     app.cli.add_command(plans_cli)
+    app.cli.add_command(flags_cli)
+    app.cli.add_command(policy_cli)
+    app.cli.add_command(import_cmd)
+    app.cli.add_command(generate_cmd)
+    app.cli.add_command(export_ledger_cmd)
+    app.cli.add_command(export_worker_cmd)
+    app.cli.add_command(lists_cmd)
+    app.cli.add_command(oversight_cli)
 
     @app.cli.command("demo")
     @click.option("--seed", default=None, type=int, help="random seed (default: the configured one)")

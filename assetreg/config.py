@@ -54,5 +54,10 @@ def build_config(instance_path: str) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": 30 * 60,
+        # Behind HTTPS set SESSION_COOKIE_SECURE=1 so the session cookie never travels in clear.
+        "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "") == "1",
+        "SESSION_IDLE_MINUTES": 30,  # a session ends after this long without a request
+        "LOGIN_MAX_FAILURES": 5,  # wrong passwords in a row before the account locks
+        "LOGIN_LOCK_MINUTES": 15,
         "DEMO_SEED": 20251231,
     }

@@ -42,6 +42,11 @@ class Workbook:
             "total_money": self.book.add_format({**font, "bold": True, "border": 1, "bg_color": "#F2F2F2",
                                                  "num_format": MONEY_FORMAT}),
             "date": self.book.add_format({**font, "border": 1, "num_format": "yyyy年m月d日"}),
+            # ledger cells (exports/ledger.py): no wrapping, so a million rows stay one line each
+            "cell": self.book.add_format({**font, "border": 1}),
+            "int": self.book.add_format({**font, "border": 1, "num_format": "0"}),
+            "iso_date": self.book.add_format({**font, "border": 1, "num_format": "yyyy-mm-dd"}),
+            "iso_datetime": self.book.add_format({**font, "border": 1, "num_format": "yyyy-mm-dd hh:mm:ss"}),
         }
 
     def sheet(self, name: str):
@@ -54,6 +59,37 @@ class Workbook:
             ws.write_blank(row, col, None, self.formats["text"])
         else:
             ws.write_number(row, col, value, self.formats[fmt])
+
+    def write_header(self, ws, row: int, headers: list[str], widths: list[float] | None = None,
+                     *, freeze: bool = False) -> int:
+        """A header row (Chinese headers, wrapped); optional column widths and a frozen pane below it.
+        Returns the next row."""
+        for col, text in enumerate(headers):
+            ws.write_string(row, col, text, self.formats["header"])
+        for col, width in enumerate(widths or []):
+            ws.set_column(col, col, width)
+        if freeze:
+            ws.freeze_panes(row + 1, 0)
+        return row + 1
+
+    def write_cells(self, ws, row: int, values: list, kinds: list[str], *, total: bool = False) -> int:
+        """One row of typed cells: kinds are text | money | int | date. ``total`` uses the totals
+        formats (bold, shaded). Returns the next row."""
+        from datetime import date, datetime
+
+        text_fmt = self.formats["total_label" if total else "text"]
+        for col, (value, kind) in enumerate(zip(values, kinds, strict=True)):
+            if kind == "money":
+                self.write_money(ws, row, col, value, "total_money" if total else "money")
+            elif value is None or value == "":
+                ws.write_blank(row, col, None, text_fmt)
+            elif kind == "int":
+                ws.write_number(row, col, value, text_fmt if total else self.formats["center"])
+            elif kind == "date" and isinstance(value, date):
+                ws.write_datetime(row, col, datetime(value.year, value.month, value.day), self.formats["date"])
+            else:
+                ws.write_string(row, col, str(value), text_fmt)
+        return row + 1
 
     def close(self) -> bytes | None:
         self.book.close()

@@ -23,6 +23,12 @@ WRITERS = {
     "income": {"county_admin", "finance_officer"},
     "distribution": {"county_admin", "finance_officer", "village_committee"},  # per action: distribution/services.py
     "policy": {"county_admin"},
+    "oversight": {"county_admin", "auditor"},  # audits and inspections: auditors record them (DOMAIN.md roles)
+    "problems": {"county_admin", "auditor", "finance_officer", "village_committee"},  # per action: oversight/rules.py
+    "disposals": {"county_admin", "finance_officer", "village_committee"},  # per action: oversight/services.py
+    "imports": {"county_admin", "finance_officer", "village_committee"},  # per kind: imports/services.py
+    "lists": {"county_admin", "finance_officer", "village_committee"},  # per level: lists/services.py
+    "flags": {"county_admin", "finance_officer", "auditor", "village_committee"},  # acknowledgements: flags/services.py
 }
 
 
@@ -119,3 +125,152 @@ def require_write(user: User, area: str, *, county_code: str | None = None,
         raise Forbidden("当前角色无权执行此操作", code="role_forbidden")
     if county_code is not None and not in_scope(user, county_code, town_code, village_code):
         raise Forbidden("超出您的管辖范围", code="out_of_scope")
+
+
+# --- sign-in and lock-out -------------------------------------------------------------------------
+
+_DUMMY_HASH: dict[str, str] = {}
+
+
+def _dummy_check(password: str) -> None:
+    """Spend the time a real check costs, so timing does not tell whether a username exists."""
+    from flask import current_app
+
+    method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+    if method not in _DUMMY_HASH:
+        _DUMMY_HASH[method] = generate_password_hash(secrets.token_hex(8), method=method)
+    check_password_hash(_DUMMY_HASH[method], password)
+
+
+def authenticate(username: str, password: str, *, max_failures: int = 5, lock_minutes: int = 15) -> User | None:
+    """The user these credentials sign in, or None. ``max_failures`` wrong passwords in a row lock the
+    account for ``lock_minutes``; while locked even the right password is refused. The caller shows one
+    message for every refusal, so it never tells whether the username exists."""
+    from datetime import timedelta
+
+    from ..changelog.services import record_change
+
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    now = now_utc()
+    if user is None:
+        _dummy_check(password)
+        return None
+    if user.locked_until is not None:
+        if user.locked_until > now:
+            _dummy_check(password)
+            return None
+        user.locked_until = None  # the lock has run out: a fresh count starts
+        user.failed_logins = 0
+    if verify_password(user, password):
+        if not user.is_active:
+            return None
+        user.failed_logins = 0
+        return user
+    user.failed_logins = (user.failed_logins or 0) + 1
+    if user.failed_logins >= max_failures:
+        user.locked_until = now + timedelta(minutes=lock_minutes)
+        user.failed_logins = 0
+        record_change(None, entity="user", entity_id=user.id, action="lock", county_code=user.county_code,
+                      after={"username": user.username, "locked_until": user.locked_until.isoformat(),
+                             "reason": f"连续{max_failures}次密码错误"})
+    return None
+
+
+# --- users managed by the county admin ------------------------------------------------------------
+
+def _user_snapshot(user: User) -> dict:
+    from ..changelog.services import snapshot
+
+    return snapshot(user, exclude=("password_hash",))
+
+
+def _require_admin(actor) -> None:
+    require_write(actor, "users", county_code=actor.county_code, town_code=None, village_code=None)
+
+
+def list_users(actor, *, role=None, q=None, page=1, per_page=50) -> dict:
+    """Users of the admin's county (any state), by username."""
+    _require_admin(actor)
+    query = sa.select(User).where(User.county_code == actor.county_code)
+    if role:
+        query = query.where(User.role == role)
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(sa.or_(User.username.like(like, escape="\\"), User.display_name.like(like, escape="\\")))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+    items = list(db.session.scalars(query.order_by(User.username).limit(per_page).offset((page - 1) * per_page)))
+    return {"items": items, "page": page, "per_page": per_page, "total": total}
+
+
+def get_user(actor, user_id: int) -> User:
+    from ..core.errors import NotFound
+
+    _require_admin(actor)
+    user = db.session.get(User, user_id)
+    if user is None or user.county_code != actor.county_code:
+        raise NotFound("未找到该用户")
+    return user
+
+
+def add_user(actor, data: dict) -> User:
+    """A county admin creates a user of its own county with a role and a scope (logged, no hash in the log)."""
+    from ..changelog.services import record_change
+
+    _require_admin(actor)
+    if not data["scope_code"].startswith(actor.county_code):
+        raise RuleViolation("范围不在本县", {"scope_code": ["只能选择本县的区划"]})
+    user = create_user(username=data["username"], password=data["password"], role=data["role"],
+                       scope_code=data["scope_code"], display_name=data.get("display_name"))
+    record_change(actor, entity="user", entity_id=user.id, action="create", county_code=user.county_code,
+                  after=_user_snapshot(user))
+    return user
+
+
+def set_user_active(actor, user_id: int, active: bool) -> User:
+    """Deactivate (停用) or reactivate a user; a deactivated user's tokens are revoked, its sessions end."""
+    from ..changelog.services import record_change
+
+    user = get_user(actor, user_id)
+    if user.id == actor.id and not active:
+        raise RuleViolation("不能停用自己的账户", {"user": ["不能停用自己"]})
+    before = _user_snapshot(user)
+    user.is_active_flag = active
+    if not active:
+        revoke_tokens(user)
+    db.session.flush()
+    record_change(actor, entity="user", entity_id=user.id, action="activate" if active else "deactivate",
+                  county_code=user.county_code, before=before, after=_user_snapshot(user))
+    return user
+
+
+def reset_password(actor, user_id: int, password: str) -> User:
+    """Set a new password chosen by the admin and lift any lock-out."""
+    from ..changelog.services import record_change
+
+    user = get_user(actor, user_id)
+    if len(password) < 8:
+        raise RuleViolation("密码太短", {"password": ["至少8位"]})
+    before = _user_snapshot(user)
+    set_password(user, password)
+    user.failed_logins = 0
+    user.locked_until = None
+    db.session.flush()
+    after = _user_snapshot(user)
+    after["password"] = "（已重置）"
+    record_change(actor, entity="user", entity_id=user.id, action="reset_password", county_code=user.county_code,
+                  before=before, after=after)
+    return user
+
+
+def unlock_user(actor, user_id: int) -> User:
+    """Lift a lock-out before it runs out (the admin has checked who is asking)."""
+    from ..changelog.services import record_change
+
+    user = get_user(actor, user_id)
+    before = _user_snapshot(user)
+    user.failed_logins = 0
+    user.locked_until = None
+    db.session.flush()
+    record_change(actor, entity="user", entity_id=user.id, action="unlock", county_code=user.county_code,
+                  before=before, after=_user_snapshot(user))
+    return user

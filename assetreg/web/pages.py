@@ -1,65 +1,71 @@
-"""Server-rendered pages (Chinese UI). Every page needs login."""
+"""Server-rendered pages (Chinese UI): login, logout and the home dashboard. Every page needs login
+(enforced for all endpoints in ``web/auth.py``); the registry and admin pages live beside this file."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template_string, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
-from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, logout_user
 
-bp = Blueprint("pages", __name__)
+from ..extensions import db
+from .auth import safe_next, start_session
 
-_LOGIN = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>登录 · 扶贫项目资产管理</title></head>
-<body style="font-family:sans-serif;max-width:360px;margin:80px auto">
-<h1 style="font-size:20px">扶贫项目资产登记与收益台账</h1>
-<form method="post">{{ form.csrf_token }}
-<p><label for="username">用户名</label><br>{{ form.username(id="username") }}</p>
-<p><label for="password">密码</label><br>{{ form.password(id="password") }}</p>
-{% if error %}<p role="alert" style="color:#b00">{{ error }}</p>{% endif %}
-<p><button type="submit">登录</button></p></form></body></html>"""
+bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static/web")
 
-_HOME = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>首页 · 扶贫项目资产管理</title></head>
-<body style="font-family:sans-serif;max-width:720px;margin:40px auto">
-<p>{{ user.display_name }}（{{ role }}，范围 {{ user.scope_code }}）· <a href="{{ url_for('pages.logout') }}">退出</a></p>
-<h1 style="font-size:20px">扶贫项目资产登记与收益台账</h1>
-<p>接口文档：<a href="/api/v1/openapi.json">/api/v1/openapi.json</a></p></body></html>"""
-
-
-class LoginForm(FlaskForm):
-    username = StringField("用户名", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("密码", validators=[DataRequired(), Length(max=200)])
+# One message for every refused login: it never tells whether the username exists (basis: lock-out rule).
+LOGIN_REFUSED = "登录失败：用户名或密码错误，或该账户因连续{n}次输错密码已被锁定{m}分钟，请稍后再试。"
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    import sqlalchemy as sa
+    from ..users.services import authenticate
 
-    from ..extensions import db
-    from ..users.models import User
-    from ..users.services import verify_password
-
-    form = LoginForm()
+    nxt = safe_next(request.args.get("next"))
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(nxt or url_for("pages.home"))
     error = None
-    if form.validate_on_submit():
-        user = db.session.scalar(sa.select(User).where(User.username == form.username.data))
-        if user is not None and user.is_active and verify_password(user, form.password.data):
-            login_user(user)
-            nxt = request.args.get("next", "")
-            return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else url_for("pages.home"))
-        error = "用户名或密码错误"
-    return render_template_string(_LOGIN, form=form, error=error)
+    username = ""
+    if request.method == "POST":
+        username = (request.form.get("username") or "").strip()
+        password = request.form.get("password") or ""
+        if not username or not password:
+            error = "请输入用户名和密码"
+        elif len(username) > 64 or len(password) > 200:
+            error = LOGIN_REFUSED.format(n=current_app.config["LOGIN_MAX_FAILURES"],
+                                         m=current_app.config["LOGIN_LOCK_MINUTES"])
+        else:
+            user = authenticate(username, password, max_failures=current_app.config["LOGIN_MAX_FAILURES"],
+                                lock_minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+            db.session.commit()  # the failure count and lock are kept whatever the outcome
+            if user is not None:
+                start_session(user)
+                return redirect(nxt or url_for("pages.home"))
+            error = LOGIN_REFUSED.format(n=current_app.config["LOGIN_MAX_FAILURES"],
+                                         m=current_app.config["LOGIN_LOCK_MINUTES"])
+    status = 200 if error is None else 401
+    return render_template("login.html", error=error, username=username[:64]), status
 
 
-@bp.route("/logout")
+@bp.route("/logout", methods=["POST"])
 def logout():
     logout_user()
+    session.clear()
+    flash("您已退出登录", "success")
     return redirect(url_for("pages.login"))
 
 
 @bp.route("/")
 @login_required
 def home():
-    from ..users.models import ROLES
+    from . import dashboard
 
-    return render_template_string(_HOME, user=current_user, role=ROLES[current_user.role])
+    return render_template("home.html", d=dashboard.build(current_user))
+
+
+@bp.route("/home/flags")
+def home_flags():
+    """The flag figures of the home page, as an HTML fragment loaded after the page (the flag rules
+    are evaluated over the whole scope, which takes longer than the rest of the dashboard)."""
+    from . import dashboard
+
+    return render_template("_home_flags.html", flags=dashboard.flags(current_user))

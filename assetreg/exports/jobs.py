@@ -1,0 +1,201 @@
+"""Running export jobs: an in-process thread by default, an RQ worker on Redis when ``REDIS_URL`` is set.
+
+Either way ``run_job`` does the work in its own app context and session, reads through a connection of
+its own (one consistent snapshot on PostgreSQL: REPEATABLE READ, READ ONLY) and records progress as it
+goes, so ``GET /api/v1/exports/<id>`` can show it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+import sqlalchemy as sa
+from flask import current_app, has_app_context
+
+from ..changelog.services import record_change
+from ..core.errors import DomainError, NotFound
+from ..core.time import now_utc
+from ..extensions import db
+from ..users.models import User
+from . import services
+from .models import ExportJob
+
+log = logging.getLogger(__name__)
+DEFAULT_QUEUE = "assetreg-exports"
+_PID = os.getpid()
+_threads: list[threading.Thread] = []
+_threads_lock = threading.Lock()
+
+
+def redis_url() -> str | None:
+    return current_app.config.get("REDIS_URL") or os.environ.get("REDIS_URL") or None
+
+
+def queue_name() -> str:
+    return current_app.config.get("EXPORT_QUEUE", DEFAULT_QUEUE)
+
+
+# --- submitting --------------------------------------------------------------------------------
+
+def submit_after_commit(job_id: int) -> None:
+    """Start the job once the transaction that created it has committed (a worker must see the row)."""
+    app = current_app._get_current_object()
+    session = db.session()
+
+    def _go(_session):
+        submit(app, job_id)
+
+    sa.event.listen(session, "after_commit", _go, once=True)
+
+
+def submit(app, job_id: int) -> None:
+    url = app.config.get("REDIS_URL") or os.environ.get("REDIS_URL")
+    if url:
+        try:
+            _enqueue(app, job_id, url)
+            return
+        except Exception:  # Redis down: the job must not sit queued for ever
+            log.exception("export job %s: could not enqueue on %s", job_id, url)
+            with app.app_context(), db.engine.begin() as conn:
+                conn.execute(sa.update(ExportJob.__table__).where(ExportJob.__table__.c.id == job_id).values(
+                    status="failed", error="任务队列不可用，请稍后重试", finished_at=now_utc()))
+            return
+    thread = threading.Thread(target=_thread_main, args=(app, job_id), name=f"export-job-{job_id}", daemon=True)
+    with _threads_lock:
+        _threads[:] = [t for t in _threads if t.is_alive()]
+        _threads.append(thread)
+    thread.start()
+
+
+def _enqueue(app, job_id: int, url: str) -> None:
+    from redis import Redis
+    from rq import Queue
+
+    queue = Queue(app.config.get("EXPORT_QUEUE", DEFAULT_QUEUE), connection=Redis.from_url(url))
+    queue.enqueue(rq_run, job_id, job_timeout=app.config.get("EXPORT_JOB_TIMEOUT", 3600), result_ttl=86400,
+                  failure_ttl=7 * 86400, description=f"assetreg export job {job_id}")
+
+
+def _thread_main(app, job_id: int) -> None:
+    with app.app_context():
+        try:
+            run_job(job_id)
+        finally:
+            db.session.remove()
+
+
+def wait_for_workers(timeout: float = 120) -> None:
+    """Join the in-process workers (tests, and a clean shutdown)."""
+    deadline = time.monotonic() + timeout
+    with _threads_lock:
+        threads = list(_threads)
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+
+
+def rq_run(job_id: int) -> str:
+    """The RQ entry point: inside the worker's app if it has one, else a fresh app from the environment."""
+    if has_app_context():
+        app = current_app._get_current_object()
+    else:
+        from .. import create_app
+
+        app = create_app()
+    with app.app_context():
+        if os.getpid() != _PID:
+            db.engine.dispose(close=False)  # a forked work horse must not share the parent's connections
+        try:
+            job = run_job(job_id)
+        finally:
+            db.session.remove()
+        return job.status if job is not None else "missing"
+
+
+# --- running -----------------------------------------------------------------------------------
+
+class _Progress:
+    """Progress written as the rows go out, at most every ``every`` seconds (and on every 10%).
+
+    SQLite allows one writer: the update goes through the reading connection itself (committing there
+    leaves its open cursor alone). PostgreSQL: a short transaction of its own, so the read snapshot stays.
+    """
+
+    def __init__(self, job_id: int, total: int, read_conn: sa.Connection, every: float = 0.5):
+        self.job_id, self.total, self.every = job_id, total, every
+        self.conn = read_conn if read_conn.dialect.name == "sqlite" else None
+        self.last_pct, self.last_at = -1, 0.0
+
+    def save(self, **values) -> None:
+        table = ExportJob.__table__
+        stmt = sa.update(table).where(table.c.id == self.job_id).values(**values)
+        if self.conn is not None:
+            self.conn.execute(stmt)
+            self.conn.commit()
+        else:
+            with db.engine.begin() as conn:
+                conn.execute(stmt)
+
+    def update(self, done: int) -> None:
+        pct = min(99, done * 100 // self.total) if self.total else 99
+        now = time.monotonic()
+        if pct != self.last_pct and (now - self.last_at >= self.every or pct - self.last_pct >= 10):
+            self.save(progress=pct, rows_written=done)
+            self.last_pct, self.last_at = pct, now
+
+
+def read_connection() -> sa.Connection:
+    conn = db.engine.connect()
+    if conn.dialect.name == "postgresql":
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+    return conn
+
+
+def run_job(job_id: int) -> ExportJob | None:
+    """Run a queued job to the end: queued → running → done (file, SHA-256, rows) or failed (error)."""
+    job = db.session.get(ExportJob, job_id)
+    if job is None or job.status != "queued":
+        return job
+    job.status, job.started_at, job.progress = "running", now_utc(), 0
+    db.session.commit()
+    rel = services.new_file_path(job)
+    out = services.export_root() / rel
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        user = db.session.get(User, job.user_id)
+        if user is None or not user.is_active:
+            raise NotFound("导出任务的用户已停用")
+        params = job.params
+        # The user's scope is checked again now: it may have changed since the request.
+        scope = services.resolve_scope(user, params["scope"], params["year_from"], params["year_to"])
+        with read_connection() as conn:
+            total = services.plan_total_rows(conn, user, scope)
+            progress = _Progress(job_id, total, conn)
+            progress.save(total_rows=total)
+            outcome = services.build_export(user, scope, out, kind=job.kind, conn=conn, progress=progress.update)
+        job = db.session.get(ExportJob, job_id)
+        job.status, job.progress, job.finished_at = "done", 100, now_utc()
+        job.rows_written = job.total_rows = outcome.rows_written
+        job.file_path, job.file_sha256 = rel, outcome.sha256
+        record_change(None, entity="export_job", entity_id=job.id, action="complete", county_code=job.county_code,
+                      after={"status": "done", "rows_written": job.rows_written, "file_sha256": job.file_sha256})
+        db.session.commit()
+        return job
+    except Exception as exc:
+        db.session.rollback()
+        out.unlink(missing_ok=True)
+        if isinstance(exc, DomainError):
+            message = exc.message
+        else:
+            log.exception("export job %s failed", job_id)
+            # no exception text reaches a client: the log has the details
+            message = f"导出失败：内部错误（{type(exc).__name__}），请联系系统管理员"
+        job = db.session.get(ExportJob, job_id)
+        job.status, job.error, job.finished_at = "failed", message[:2000], now_utc()
+        record_change(None, entity="export_job", entity_id=job.id, action="fail", county_code=job.county_code,
+                      after={"status": "failed", "error": job.error})
+        db.session.commit()
+        return job

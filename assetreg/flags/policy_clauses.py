@@ -1,0 +1,43 @@
+"""The asset clauses P01–P36 of the seeds (a copy of ../shared/POLICY.md, the source of truth in a fresh clone
+without ../shared; tests/test_policy_cli.py keeps the two equal when both are present).
+
+Each clause: id, seed and section, the clause (abridged), and what carries it."""
+
+CLAUSES: list[tuple[str, str, str, str]] = [
+    ('P01', '000 §二(四)', '摸清各类扶贫资金投入形成的资产底数', 'registry; Excel import; asset list totals'),
+    ('P02', '000 §二(四)', '按照经营性、公益性资产进行分类梳理并确权', 'asset categories (with 到户类)'),
+    ('P03', '000 §二(四)', '明晰五权：所有权、经营权、收益权、处置权、监督权', 'five rights; RIGHTS_INCOMPLETE'),
+    ('P04', '000 §二(四)', '资产权属和收益权尽量下沉乡镇(街道)', 'managing level; asset list by level; info flag for county-held rights'),
+    ('P05', '000 §二(四)', '建立四张清单：资产、责任、制度、县乡村三级档案清单', 'the four lists'),
+    ('P06', '000 §二(四)', '经营性资产最大限度确权到获得收益的个人、村集体经济组织', 'rights rules for operating assets'),
+    ('P07', '000 §二(四)', '规范后续管护运营，完善运营方案，明确权利义务，做好风险防控', 'operation contracts; risk rating'),
+    ('P08', '000 §二(四)', '光伏电站、扶贫车间、资产收益项目：细化收益分配使用管理办法', 'regulations (制度) per asset subtype; distribution rules'),
+    ('P09', '000 §二(四)', '防止资产流失和被侵占', 'NO_INCOME; INCOME_OVERDUE; disposal control; stocktake'),
+    ('P10', '000 §二(四)', '收益重点用于项目运行管护、巩固拓展脱贫攻坚成果、村级公益事业', 'allocation purposes; FORBIDDEN_USE'),
+    ('P11', '000 §二(四)', '确权到农户或其他经营主体的资产，由其自主管理运营', 'household assets (到户类)'),
+    ('P12', '000 §二(四)', '公益性资产要明确管护主体，落实管理责任', 'custody; CUSTODY_MISSING'),
+    ('P13', '000 §二(四)', '道路、水利等：细化管护标准，明确管护责任人，落实管护经费', 'custody standard, person, fund; CUSTODY_EXPIRED'),
+    ('P14', '000 §二(四)', '资产处置按国有、集体资产和股权管理规定履行审批手续', 'disposal approvals; DISPOSAL_UNAPPROVED'),
+    ('P15', '000 §二(四)', '压实行业部门扶贫项目资产管理责任', 'supervising department in the responsibility list'),
+    ('P16', '000 §二(四)', '强化乡村两级日常监管', 'inspections; INSPECTION_MISSING'),
+    ('P17', '000 §二(四)', '严格落实公告公示制度，引导群众参与监督', 'notices; objections; PRIVACY_LEAK; household self-check'),
+    ('P18', '000 §二(四)', '加强纪检监察和审计监督', 'auditor role; change log; auditor pack'),
+    ('P19', '000 §二(四)', '确保扶贫项目资产保值增值和持续发挥效益', 'depreciation and book value; income by asset and year'),
+    ('P20', '001 二(四)4', '严格执行项目公示公告制度，公示期不少于10天', 'minimum notice days; NOTICE_SHORT'),
+    ('P21', '001 二(一)1', '光伏电站运营维护，完善收益分配管理机制，贫困村集体经济年增收5万元以上', 'PV income per village per year on the dashboard'),
+    ('P22', '001 二(一)1', '规范和推动资产收益扶贫工作，确保贫困户获得稳定收益', "household lines across years; monitored households' receipts"),
+    ('P23', '002 item 13', '做好村级光伏电站运维管理，按照收益分配要求规范分配使用', 'PV_SHARE_LOW'),
+    ('P24', '002 item 19', '3月底前完成资产确权登记移交', 'HANDOVER_LATE'),
+    ('P25', '002 item 19', '经营性扶贫项目资产及时开展年度审计', 'audits; AUDIT_MISSING'),
+    ('P26', '002 item 19', '市场化管理、资产防风险、收益分配、资产折旧、资产处置五项制度', 'regulation list; SYSTEMS_MISSING'),
+    ('P27', '002 item 19', '每季度开展一次督查检查，问题清单和整改台账，限时整改', 'inspections; problems; RECTIFICATION_OVERDUE'),
+    ('P28', '002 item 19', '深化公益性扶贫资产管理模式，提升管护水平', 'custody for public-welfare assets'),
+    ('P29', '002 item 20', '县镇村三级管护机制；统筹管护岗位与光伏管护岗位；提高管护人员薪酬', 'custody levels; public-welfare jobs incl. 光伏电站管护员'),
+    ('P30', '002 item 36', '三单一账：问题清单、任务清单、责任清单、整改台账', 'problems and rectification ledger'),
+    ('P31', '003 §五(三)', '加强扶贫项目资产管理，持续带动监测对象增收；确权到户资产由其管理运营', 'monitored-household receipts; warning when they get nothing'),
+    ('P32', '004 §二(四)', '建立健全风险评估机制，健全完善风险评估应对措施', 'risk rating and assessment date on operating assets; flag when missing'),
+    ('P33', '004 §二(四)', '按照资产产权权属落实运营管护责任', 'custody follows ownership (responsibility list)'),
+    ('P34', '004 §二(四)', '每年3月产权所有者对上年度收益进行清算并公示结果', 'settlement; SETTLEMENT_LATE'),
+    ('P35', '004 §二(四)', '县级统筹项目形成的经营性资产交由县级公司统一运营', 'operation mode 委托经营 with a county company'),
+    ('P36', '004 §二(四)', '收益用于扶贫济困、公益事业、产业滚动投资；优先重点帮扶村和困难群体；部分收益开展公益性岗位帮扶；到村、到项目、到人', 'purposes; jobs; distribution by village, asset and household'),
+]

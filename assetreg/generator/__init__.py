@@ -1,0 +1,1 @@
+"""Large generated counties (4399NN) for benchmarks and load tests; bulk-inserted, no change log."""

@@ -1,0 +1,1 @@
+"""Import of asset ledgers, households and income from XLSX/CSV (导入): templates, checks, commit."""

@@ -1,0 +1,177 @@
+"""The home page's figures: grouped counts in the user's scope, a constant number of queries whatever
+the size of the county (each figure is one GROUP BY)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from ..assets.models import CATEGORIES, STATUSES, Asset
+from ..core.money import from_fen
+from ..core.time import now_utc, today_local
+from ..extensions import db
+from ..users.services import scope_clause
+
+# Assets past the handover whose five rights must all be recorded (basis: P03); disposed ones are history.
+RIGHTS_DUE = ("handed_over", "in_operation", "in_use", "idle", "disposing")
+
+
+def _fen(column):
+    return sa.type_coerce(column, sa.BigInteger)
+
+
+def asset_matrix(user) -> dict:
+    """Counts and original value by category × status, with row and column totals."""
+    rows = db.session.execute(
+        sa.select(Asset.category, Asset.status, sa.func.count(), sa.func.sum(_fen(Asset.original_value)))
+        .where(Asset.county_code == user.county_code, scope_clause(Asset, user))
+        .group_by(Asset.category, Asset.status)).all()
+    cells = {(c, s): n for c, s, n, _ in rows}
+    statuses = [s for s in STATUSES if any(st == s for _, st in cells)]
+    by_category = {c: sum(n for (cc, _), n in cells.items() if cc == c) for c in CATEGORIES}
+    value_by_category = {c: from_fen(sum(int(v or 0) for cc, _, _, v in rows if cc == c)) for c in CATEGORIES}
+    by_status = {s: sum(n for (_, ss), n in cells.items() if ss == s) for s in statuses}
+    return {"cells": cells, "statuses": statuses, "by_category": by_category, "by_status": by_status,
+            "value_by_category": value_by_category, "total": sum(cells.values()),
+            "total_value": sum(value_by_category.values(), Decimal("0.00"))}
+
+
+def rights_incomplete(user) -> int:
+    """Assets handed over (or later) missing any of the five current rights."""
+    from ..rights.models import FIVE_RIGHTS, AssetRight
+
+    held = (sa.select(sa.func.count(sa.distinct(AssetRight.kind)))
+            .where(AssetRight.asset_id == Asset.id, AssetRight.ended_on.is_(None),
+                   AssetRight.kind.in_(list(FIVE_RIGHTS)))
+            .scalar_subquery())
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Asset)
+        .where(Asset.county_code == user.county_code, scope_clause(Asset, user),
+               Asset.status.in_(RIGHTS_DUE), held < len(FIVE_RIGHTS))) or 0
+
+
+def custody_missing(user) -> int:
+    """Public-welfare assets in use with no current custody record (basis: P12)."""
+    from ..custody.models import AssetCustody
+
+    current = sa.select(AssetCustody.id).where(AssetCustody.asset_id == Asset.id, AssetCustody.replaced_at.is_(None))
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Asset)
+        .where(Asset.county_code == user.county_code, scope_clause(Asset, user),
+               Asset.category == "public_welfare", Asset.status == "in_use", ~current.exists())) or 0
+
+
+def assets_by_place(user) -> tuple[str, str, list[dict]]:
+    """Count of assets per town (county users), per village (town users) or per subtype (village users)."""
+    level = user.scope_level
+    column, key, title = {
+        "county": (Asset.town_code, "town_code", "各乡镇资产数"),
+        "town": (Asset.village_code, "village_code", "各村资产数"),
+        "village": (Asset.subtype, "subtype", "各子类资产数"),
+    }[level]
+    rows = db.session.execute(
+        sa.select(column, sa.func.count())
+        .where(Asset.county_code == user.county_code, scope_clause(Asset, user))
+        .group_by(column).order_by(column)).all()
+    return title, key, [{"key": k, "value": n} for k, n in rows]
+
+
+def households_by_status(user) -> dict[str, int]:
+    from ..households.models import Household
+
+    rows = db.session.execute(
+        sa.select(Household.status, sa.func.count())
+        .where(Household.county_code == user.county_code, scope_clause(Household, user))
+        .group_by(Household.status)).all()
+    return dict(rows)
+
+
+def plans_by_status(user) -> dict[str, int]:
+    from ..distribution.models import DistributionPlan
+
+    rows = db.session.execute(
+        sa.select(DistributionPlan.status, sa.func.count())
+        .where(DistributionPlan.county_code == user.county_code, scope_clause(DistributionPlan, user))
+        .group_by(DistributionPlan.status)).all()
+    return dict(rows)
+
+
+def income_by_year(user, years: int = 6) -> list[dict]:
+    """Net ordinary income per year of the ledger in scope (income − deductions, reversals taken back;
+    disposal proceeds apart), the last ``years`` years up to this one."""
+    from ..income.models import DISPOSAL, IncomeEntry
+
+    this_year = today_local().year
+    signed = sa.case((IncomeEntry.reverses_id.is_(None), _fen(IncomeEntry.amount)), else_=-_fen(IncomeEntry.amount))
+    rows = db.session.execute(
+        sa.select(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind == DISPOSAL, sa.func.sum(signed))
+        .where(IncomeEntry.county_code == user.county_code, scope_clause(IncomeEntry, user),
+               IncomeEntry.period_year > this_year - years, IncomeEntry.period_year <= this_year)
+        .group_by(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind == DISPOSAL)).all()
+    out = {y: {"year": y, "gross": Decimal("0.00"), "costs": Decimal("0.00"), "disposal": Decimal("0.00")}
+           for y in range(this_year - years + 1, this_year + 1)}
+    for year, direction, is_disposal, total in rows:
+        amount = from_fen(int(total or 0))
+        bucket = "costs" if direction == "deduction" else ("disposal" if is_disposal else "gross")
+        out[year][bucket] += amount
+    for row in out.values():
+        row["net"] = row["gross"] - row["costs"]
+    return list(out.values())
+
+
+def recent_changes(user, days: int = 30) -> int | None:
+    """Change-log entries of the last ``days`` days (for the readers of the log)."""
+    from ..changelog.models import ChangeLogEntry
+
+    if user.role not in ("auditor", "county_admin"):
+        return None
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(ChangeLogEntry)
+        .where(ChangeLogEntry.county_code == user.county_code, scope_clause(ChangeLogEntry, user),
+               ChangeLogEntry.at >= now_utc() - timedelta(days=days))) or 0
+
+
+def problems(user) -> dict:
+    """Problems (整改台账) by status, and how many open ones are past their deadline."""
+    from ..oversight.models import Problem
+
+    rows = dict(db.session.execute(
+        sa.select(Problem.status, sa.func.count())
+        .where(Problem.county_code == user.county_code, scope_clause(Problem, user))
+        .group_by(Problem.status)).all())
+    overdue = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Problem)
+        .where(Problem.county_code == user.county_code, scope_clause(Problem, user),
+               Problem.status.in_(("pending", "in_progress")), Problem.deadline < today_local())) or 0
+    return {"by_status": rows, "overdue": overdue}
+
+
+def flags(user) -> dict | None:
+    """The flags area's summary (by rule, by place) when that area is installed. Not part of ``build``:
+    the home page fetches it separately (``/home/flags``), because it evaluates every rule in scope."""
+    try:
+        from ..flags.services import summary
+    except ImportError:
+        return None
+    out = summary(user)
+    child = {"county": "town", "town": "village"}.get(user.scope_level)
+    out["places"] = [p for p in out["by_place"] if p["level"] == child]
+    out["place_key"] = f"{child}_code" if child else None
+    return out
+
+
+def build(user) -> dict:
+    title, key, by_place = assets_by_place(user)
+    return {
+        "assets": asset_matrix(user),
+        "rights_incomplete": rights_incomplete(user),
+        "custody_missing": custody_missing(user),
+        "by_place": {"title": title, "key": key, "rows": by_place},
+        "households": households_by_status(user),
+        "plans": plans_by_status(user),
+        "income": income_by_year(user),
+        "recent_changes": recent_changes(user),
+        "problems": problems(user),
+    }

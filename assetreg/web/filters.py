@@ -1,0 +1,135 @@
+"""Jinja filters and label tables for the pages: money "12,345.67", dates "2025年3月31日", status labels."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from flask import Flask
+
+from ..core.time import LOCAL_TZ
+
+
+def money(value, blank: str = "") -> str:
+    """Yuan with two decimals and thousands separators: 12345.6 → "12,345.60". Never via float."""
+    if value is None or value == "":
+        return blank
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    return f"{d:,.2f}"
+
+
+def number(value, blank: str = "") -> str:
+    """An integer count with thousands separators: 20000 → "20,000"."""
+    if value is None:
+        return blank
+    if isinstance(value, Decimal):
+        return f"{value.normalize():,f}"
+    return f"{value:,}"
+
+
+def _local(value: datetime) -> datetime:
+    if value.tzinfo is None:  # stored datetimes are UTC (UTCDateTime); treat naive ones the same
+        from datetime import UTC
+
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(LOCAL_TZ)
+
+
+def cn_date(value, blank: str = "") -> str:
+    """A date as officials write it: 2025年3月31日 (a datetime shows its local date)."""
+    if value is None or value == "":
+        return blank
+    if isinstance(value, datetime):
+        value = _local(value).date()
+    if isinstance(value, date):
+        return f"{value.year}年{value.month}月{value.day}日"
+    return str(value)
+
+
+def cn_datetime(value, blank: str = "") -> str:
+    """A moment in China time: 2025年3月31日 14:05."""
+    if value is None or value == "":
+        return blank
+    if isinstance(value, datetime):
+        local = _local(value)
+        return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+    return cn_date(value, blank)
+
+
+def iso_date(value) -> str:
+    """The value an ``<input type="date">`` expects."""
+    if isinstance(value, datetime):
+        value = _local(value).date()
+    return value.isoformat() if isinstance(value, date) else (value or "")
+
+
+# Change-log vocabulary (entity and action codes other areas write), said in Chinese where known.
+LOG_ENTITIES = {
+    "asset": "资产", "asset_right": "五权", "asset_custody": "管护", "asset_operation": "经营",
+    "income_entry": "收益台账", "asset_share": "收益份额", "contract_return": "固定收益合同", "settlement": "年度清算",
+    "household": "农户", "place": "区划", "user": "用户", "depreciation_policy": "折旧政策",
+    "distribution_plan": "分配方案", "distribution_policy": "分配政策", "plan_step": "四议两公开",
+    "plan_objection": "异议", "public_job": "公益岗位",
+}
+LOG_ACTIONS = {
+    "create": "新增", "update": "修改", "status": "状态变更", "supersede": "被替代", "replace": "被替换",
+    "withdraw": "撤并", "move_with_household": "随农户迁移", "set": "设置", "lock": "锁定", "unlock": "解锁",
+    "activate": "启用", "deactivate": "停用", "reset_password": "重置密码", "reverse": "冲销",
+}
+# Columns the log repeats on every row that say nothing to a reader of the diff.
+LOG_QUIET = {"id", "county_code", "town_code", "village_code", "created_at", "updated_at", "version", "recorded_at",
+             "recorded_by_id", "actor_id"}
+
+
+def labels() -> dict[str, dict[str, str]]:
+    """Every code → Chinese label table the pages show, by name (``value|label('asset_status')``)."""
+    from ..assets.models import CATEGORIES, FUNDING_SOURCES, MANAGING_LEVELS, STATUSES
+    from ..custody.models import OPERATION_MODES, RISK_RATINGS
+    from ..distribution.models import PURPOSES
+    from ..distribution.models import STATUSES as PLAN_STATUSES
+    from ..households.models import LABOUR, MONITOR_TYPES
+    from ..households.models import STATUSES as HOUSEHOLD_STATUSES
+    from ..income.models import DEDUCTION_KINDS, DIRECTIONS, INCOME_KINDS
+    from ..oversight.models import PROBLEM_SOURCES, PROBLEM_STATUSES
+    from ..places.models import LEVELS
+    from ..rights.models import HOLDER_KINDS, RIGHT_KINDS
+    from ..users.models import ROLES
+
+    return {
+        "asset_status": STATUSES, "category": CATEGORIES, "funding_source": FUNDING_SOURCES,
+        "managing_level": MANAGING_LEVELS, "right_kind": RIGHT_KINDS, "holder_kind": HOLDER_KINDS,
+        "operation_mode": OPERATION_MODES, "risk_rating": RISK_RATINGS, "household_status": HOUSEHOLD_STATUSES,
+        "monitor_type": MONITOR_TYPES, "labour": LABOUR, "direction": DIRECTIONS, "income_kind": INCOME_KINDS,
+        "deduction_kind": DEDUCTION_KINDS, "plan_status": PLAN_STATUSES, "purpose": PURPOSES, "role": ROLES,
+        "place_level": LEVELS, "log_entity": LOG_ENTITIES, "log_action": LOG_ACTIONS,
+        "problem_status": PROBLEM_STATUSES, "problem_source": PROBLEM_SOURCES,
+    }
+
+
+_LABELS: dict | None = None
+
+
+def label(value, table: str, blank: str = "") -> str:
+    """The Chinese label of a stored code; an unknown code shows as itself."""
+    global _LABELS
+    if value is None or value == "":
+        return blank
+    if _LABELS is None:
+        _LABELS = labels()
+    return _LABELS.get(table, {}).get(value, str(value))
+
+
+def status_label(value) -> str:
+    return label(value, "asset_status")
+
+
+def register_filters(app: Flask) -> None:
+    app.jinja_env.filters.update(
+        money=money, number=number, cn_date=cn_date, cn_datetime=cn_datetime, iso_date=iso_date,
+        label=label, status_label=status_label,
+    )
+    app.jinja_env.globals["label_table"] = lambda name: (_LABELS or labels()).get(name, {})
+    app.jinja_env.globals["log_quiet"] = LOG_QUIET

@@ -1,0 +1,108 @@
+"""County-admin and oversight pages: users and roles (用户管理), and the change log (操作日志)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ..core.time import LOCAL_TZ, now_utc
+from ..users import schemas as user_schemas
+from ..users import services as user_services
+from .forms import FormInvalid, load_form, load_query
+from .views_registry import commit_or_invalid
+
+bp = Blueprint("admin", __name__)
+
+
+# --- users -----------------------------------------------------------------------------------------
+
+def _scope_options():
+    from ..places.services import list_places
+
+    places = list_places(current_user)
+    return [(p.code, f"{p.name}（{ {'county': '县', 'town': '乡镇', 'village': '村'}[p.level] }，{p.code}）")
+            for p in places]
+
+
+@bp.route("/admin/users")
+def users():
+    args, query_errors = load_query(user_schemas.UserQuery(), request.args)
+    result = user_services.list_users(current_user, **args)
+    return render_template("admin/users.html", result=result, args=args, query_errors=query_errors,
+                           now=now_utc())
+
+
+@bp.route("/admin/users/new", methods=["GET", "POST"])
+def user_new():
+    user_services._require_admin(current_user)
+    if request.method == "GET":
+        return render_template("admin/user_form.html", values={}, errors={}, message=None, scopes=_scope_options())
+    try:
+        data = load_form(user_schemas.UserCreate(), request.form)
+        user = commit_or_invalid(lambda: user_services.add_user(current_user, data))
+    except FormInvalid as exc:
+        values = {k: v for k, v in request.form.items() if k != "password"}  # never echo a password
+        return render_template("admin/user_form.html", values=values, errors=exc.errors, message=exc.message,
+                               scopes=_scope_options()), 422
+    flash(f"用户 {user.username} 已创建", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/admin/users/<int:user_id>/<any(activate, deactivate, unlock):action>", methods=["POST"])
+def user_action(user_id, action):
+    try:
+        if action == "unlock":
+            user = commit_or_invalid(lambda: user_services.unlock_user(current_user, user_id))
+            flash(f"用户 {user.username} 已解除锁定", "success")
+        else:
+            user = commit_or_invalid(lambda: user_services.set_user_active(current_user, user_id, action == "activate"))
+            flash(f"用户 {user.username} 已{'启用' if action == 'activate' else '停用'}", "success")
+    except FormInvalid as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/admin/users/<int:user_id>/password", methods=["GET", "POST"])
+def user_password(user_id):
+    user = user_services.get_user(current_user, user_id)
+    if request.method == "GET":
+        return render_template("admin/password_form.html", user=user, errors={}, message=None)
+    try:
+        data = load_form(user_schemas.PasswordReset(), request.form)
+        commit_or_invalid(lambda: user_services.reset_password(current_user, user_id, data["password"]))
+    except FormInvalid as exc:
+        return render_template("admin/password_form.html", user=user, errors=exc.errors, message=exc.message), 422
+    flash(f"用户 {user.username} 的密码已重置", "success")
+    return redirect(url_for("admin.users"))
+
+
+# --- change log ------------------------------------------------------------------------------------
+
+def _day_start(text: str, errors: dict, name: str, plus_days: int = 0) -> str | None:
+    """A date typed in the page → the start of that day in China time, as the schema's aware datetime."""
+    try:
+        d = date.fromisoformat(text)
+    except ValueError:
+        errors[name] = ["应为日期，例如 2025-03-31"]
+        return None
+    return datetime.combine(d + timedelta(days=plus_days), time(0), LOCAL_TZ).isoformat()
+
+
+@bp.route("/changes")
+def changes():
+    from ..changelog import schemas as log_schemas
+    from ..changelog import services as log_services
+
+    raw = {k: v for k, v in request.args.items() if k in ("entity", "entity_id", "page", "per_page")}
+    date_errors: dict = {}
+    if request.args.get("from", "").strip():
+        raw["since"] = _day_start(request.args["from"].strip(), date_errors, "from")
+    if request.args.get("to", "").strip():
+        raw["until"] = _day_start(request.args["to"].strip(), date_errors, "to", plus_days=1)
+    raw = {k: v for k, v in raw.items() if v}
+    args, query_errors = load_query(log_schemas.ChangeQuery(), raw)
+    result = log_services.list_changes(current_user, **args)
+    return render_template("admin/changes.html", result=result, args=request.args,
+                           query_errors={**query_errors, **date_errors})
