@@ -106,15 +106,16 @@ def income_by_year(user, years: int = 6) -> list[dict]:
     this_year = today_local().year
     signed = sa.case((IncomeEntry.reverses_id.is_(None), _fen(IncomeEntry.amount)), else_=-_fen(IncomeEntry.amount))
     rows = db.session.execute(
-        sa.select(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind == DISPOSAL, sa.func.sum(signed))
+        sa.select(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind, sa.func.sum(signed))
         .where(IncomeEntry.county_code == user.county_code, scope_clause(IncomeEntry, user),
                IncomeEntry.period_year > this_year - years, IncomeEntry.period_year <= this_year)
-        .group_by(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind == DISPOSAL)).all()
+        # Group by the kind itself: PostgreSQL will not match two bound "kind = :p" expressions.
+        .group_by(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind)).all()
     out = {y: {"year": y, "gross": Decimal("0.00"), "costs": Decimal("0.00"), "disposal": Decimal("0.00")}
            for y in range(this_year - years + 1, this_year + 1)}
-    for year, direction, is_disposal, total in rows:
+    for year, direction, kind, total in rows:
         amount = from_fen(int(total or 0))
-        bucket = "costs" if direction == "deduction" else ("disposal" if is_disposal else "gross")
+        bucket = "costs" if direction == "deduction" else ("disposal" if kind == DISPOSAL else "gross")
         out[year][bucket] += amount
     for row in out.values():
         row["net"] = row["gross"] - row["costs"]

@@ -85,13 +85,14 @@ def _income_by_year(asset) -> list[dict]:
     amount = sa.type_coerce(IncomeEntry.amount, sa.BigInteger)
     signed = sa.case((IncomeEntry.reverses_id.is_(None), amount), else_=-amount)
     rows = db.session.execute(
-        sa.select(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind == DISPOSAL, sa.func.sum(signed))
+        sa.select(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind, sa.func.sum(signed))
         .where(IncomeEntry.county_code == asset.county_code, IncomeEntry.asset_id == asset.id)
-        .group_by(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind == DISPOSAL)).all()
+        .group_by(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind)).all()
     years: dict[int, dict] = {}
     from decimal import Decimal
 
-    for year, direction, is_disposal, total in rows:
+    for year, direction, kind, total in rows:
+        is_disposal = kind == DISPOSAL
         row = years.setdefault(year, {"year": year, "gross": Decimal("0.00"), "costs": Decimal("0.00"),
                                       "disposal": Decimal("0.00")})
         bucket = "costs" if direction == "deduction" else ("disposal" if is_disposal else "gross")
