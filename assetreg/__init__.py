@@ -40,13 +40,23 @@ def create_app(config: dict | None = None) -> Flask:
     from .notices.api import files as notice_files
     from .web.pages import bp as pages_bp
     from .web.views_admin import bp as admin_pages
+    from .web.views_households import bp as household_pages
+    from .web.views_income import bp as income_pages
+    from .web.views_plans import bp as plans_pages
+    from .web.views_procedure import bp as procedure_pages
     from .web.views_registry import bp as registry_pages
+    from .web.views_transfer import bp as transfer_pages
 
     app.register_blueprint(pages_bp)
     app.register_blueprint(registry_pages)
+    app.register_blueprint(household_pages)
     app.register_blueprint(admin_pages)
     app.register_blueprint(notice_files)
     app.register_blueprint(flags_pages)
+    app.register_blueprint(transfer_pages)
+    app.register_blueprint(procedure_pages)
+    app.register_blueprint(income_pages)
+    app.register_blueprint(plans_pages)
 
     from .web.ui import register_ui
 

@@ -30,6 +30,17 @@ def _database_url(instance_path: Path) -> str:
     return f"sqlite:///{instance_path / 'assetreg.db'}"
 
 
+def _env_int(name: str, default: int) -> int:
+    """An integer setting from the environment; a malformed value stops the start (fail fast)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise RuntimeError(f"environment variable {name} must be an integer, got {raw!r}") from None
+
+
 def build_config(instance_path: str) -> dict:
     ip = Path(instance_path)
     return {
@@ -60,4 +71,19 @@ def build_config(instance_path: str) -> dict:
         "LOGIN_MAX_FAILURES": 5,  # wrong passwords in a row before the account locks
         "LOGIN_LOCK_MINUTES": 15,
         "DEMO_SEED": 20251231,
+        # Uploaded documents (lists/storage.py) and staged import files (imports/staging.py).
+        "UPLOAD_DIR": os.environ.get("UPLOAD_DIR") or str(ip / "uploads"),
+        "UPLOAD_MAX_BYTES": _env_int("UPLOAD_MAX_BYTES", 20 * 1024 * 1024),
+        # Imports (imports/services.py): the largest file and the most data rows one import takes.
+        "IMPORT_MAX_BYTES": _env_int("IMPORT_MAX_BYTES", 10 * 1024 * 1024),
+        "IMPORT_MAX_ROWS": _env_int("IMPORT_MAX_ROWS", 50_000),
+        "IMPORT_STAGING_HOURS": _env_int("IMPORT_STAGING_HOURS", 24),  # a checked upload waits this long to be committed
+        # Export jobs (exports/): files, the RQ queue when REDIS_URL is set (else an in-process worker),
+        # the RQ job timeout, and when a job still queued or running counts as dead (its worker gone).
+        "EXPORT_DIR": os.environ.get("EXPORT_DIR") or str(ip / "exports"),
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "EXPORT_QUEUE": os.environ.get("EXPORT_QUEUE") or "assetreg-exports",
+        "EXPORT_JOB_TIMEOUT": _env_int("EXPORT_JOB_TIMEOUT", 3600),
+        "EXPORT_STALE_MINUTES": _env_int("EXPORT_STALE_MINUTES", 90),
+        "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD") or "scrypt",
     }

@@ -46,7 +46,7 @@ def test_post_list_and_log_an_entry(world, f, today):
     r = world.auditor.get(f"/api/v1/assets/{a.id}/income?direction=deduction")
     assert [x["kind"] for x in r.json["items"]] == ["maintenance"]
     assert world.auditor.get(f"/api/v1/assets/{a.id}/income?year=2023").json["total"] == 0
-    log = db.session.scalars(sa.select(ChangeLogEntry).where(ChangeLogEntry.entity == "income_entry")).all()
+    log = db.session.scalars(sa.select(ChangeLogEntry).where(ChangeLogEntry.entity == "income_entry").order_by(ChangeLogEntry.id)).all()
     assert len(log) == 2 and log[0].after["amount"] == "12345.67" and log[0].actor_name == "fin_a"
 
 

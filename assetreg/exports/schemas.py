@@ -3,6 +3,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from ..core.fields import Choice
 from .models import JOB_STATUSES
 from .services import KINDS
 
@@ -13,6 +14,12 @@ class ExportRequest(ma.Schema):
         validate.Length(max=12), validate.Regexp(r"^(\d{6}|\d{9}|\d{12})$", error="应为6位县、9位乡镇或12位村的区划代码")])
     years = fields.String(required=True, metadata={"example": "2021-2025"}, validate=[
         validate.Length(max=9), validate.Regexp(r"^\d{4}(-\d{4})?$", error="应为 2021-2025 或 2023 这样的年度或年度范围")])
+
+
+class ExportPageRequest(ExportRequest):
+    """The export page's form: the API's request, and which file (the workbook or the auditor's pack)."""
+
+    kind = Choice(KINDS, required=True)
 
 
 class ExportJob(ma.Schema):

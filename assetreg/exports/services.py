@@ -16,6 +16,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -137,6 +138,53 @@ def get_job(user, job_id: int) -> ExportJob:
     if job is None or not _may_see(user, job):
         raise NotFound("未找到该导出任务")
     return job
+
+
+STALE_ERROR = "导出任务超时或执行进程已中断，请重新导出"
+DEFAULT_STALE_MINUTES = 90  # EXPORT_STALE_MINUTES
+
+
+def stale_after() -> timedelta:
+    return timedelta(minutes=int(current_app.config.get("EXPORT_STALE_MINUTES") or DEFAULT_STALE_MINUTES))
+
+
+def fail_stale_jobs(county_code: str, *, older_than: timedelta | None = None) -> list[int]:
+    """Mark as failed the county's jobs whose worker is gone: running since longer than ``older_than``
+    (``EXPORT_STALE_MINUTES``; the RQ timeout kills a job without a word), or queued that long and never
+    picked up (an in-process worker dies with its process). Returns their ids; the caller commits.
+    A worker that was only slow may still finish such a job later, and then it shows as done."""
+    cutoff = now_utc() - (older_than if older_than is not None else stale_after())
+    stuck = sa.or_(sa.and_(ExportJob.status == "running", ExportJob.started_at < cutoff),
+                   sa.and_(ExportJob.status == "queued", ExportJob.created_at < cutoff))
+    ids = list(db.session.scalars(sa.select(ExportJob.id).where(ExportJob.county_code == county_code, stuck)))
+    if not ids:
+        return []
+    now = now_utc()
+    # guarded by the same condition: a job that finished meanwhile keeps its outcome
+    db.session.execute(sa.update(ExportJob).where(ExportJob.id.in_(ids), stuck)
+                       .values(status="failed", error=STALE_ERROR, finished_at=now)
+                       .execution_options(synchronize_session="fetch"))
+    for job_id in ids:
+        record_change(None, entity="export_job", entity_id=job_id, action="fail", county_code=county_code,
+                      after={"status": "failed", "error": STALE_ERROR})
+    return ids
+
+
+def list_jobs(user, *, limit: int = 20) -> list[tuple[ExportJob, str]]:
+    """The recent jobs the user may see (own jobs; an auditor or county admin also the others in their
+    scope), newest first, with who requested each. Stale jobs are failed first (the caller commits).
+    Two statements however many jobs there are."""
+    from ..users.models import User
+
+    fail_stale_jobs(user.county_code)
+    broad = user.role in ("auditor", "county_admin")
+    q = (sa.select(ExportJob, User.display_name).join(User, User.id == ExportJob.user_id)
+         .where(ExportJob.county_code == user.county_code).order_by(ExportJob.id.desc()))
+    if not broad:
+        q = q.where(ExportJob.user_id == user.id)
+    # who may see a job depends on its JSON params: look at a bounded window of recent jobs
+    rows = db.session.execute(q.limit(limit * 10 if broad else limit)).all()
+    return [(job, name) for job, name in rows if _may_see(user, job)][:limit]
 
 
 def export_root() -> Path:

@@ -1,10 +1,11 @@
 """Import schemas: the upload (multipart), the query (dry run, report format), the report."""
 
 import marshmallow as ma
-from marshmallow import fields
+from marshmallow import fields, validate
 from werkzeug.datastructures import FileStorage
 
 from ..core.fields import Choice
+from .templates import KINDS
 
 
 class FileField(fields.Field):
@@ -30,6 +31,18 @@ class ImportQuery(ma.Schema):
         "description": "true（默认）：只检查不写入；false：全部无误时一次写入，有错误时不写入任何数据（422）"})
     format = Choice(["json", "xlsx"], load_default="json", metadata={
         "description": "json：错误报告；xlsx：上传的各行，出错单元格标红并附批注，末列为“错误说明”"})
+
+
+class ImportPageCheck(ma.Schema):
+    """The import page's upload form (the file itself comes through ``ImportFile``)."""
+
+    kind = Choice(KINDS, required=True)
+
+
+class ImportStaged(ImportPageCheck):
+    """A checked upload to commit, or whose error workbook to fetch: named by its SHA-256."""
+
+    upload = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$", error="上传文件标识无效"))
 
 
 class ImportErrorOut(ma.Schema):

@@ -24,6 +24,7 @@ NAV: list[tuple[str, str, set[str] | None]] = [
     ("资产", "/assets", None),
     ("农户", "/households", None),
     ("收益分配", "/plans", None),
+    ("结算", "/settlements", None),
     ("四张清单", "/lists", None),
     ("预警", "/flags", None),
     ("问题整改", "/problems", None),

@@ -1,5 +1,5 @@
 """Registry pages: the asset list and page, the asset forms (create, edit, status, rights, custody,
-operation, income), and the households list and page. Views are thin: form → the API's schema →
+operation, income); households are in views_households. Views are thin: form → the API's schema →
 one service → commit → redirect; refusals come back as inline field errors and write nothing."""
 
 from __future__ import annotations
@@ -365,31 +365,3 @@ def asset_income(asset_id):
     flash(f"已记录{entry.period_year}年{'收入' if entry.direction == 'income' else '扣除'} {money(entry.amount)} 元",
           "success")
     return redirect(url_for("registry.asset", asset_id=asset_id) + "#income")
-
-
-# --- households ----------------------------------------------------------------------------------
-
-@bp.route("/households")
-def households():
-    from ..households import schemas as hh_schemas
-    from ..households import services as hh_services
-
-    args, query_errors = load_query(hh_schemas.HouseholdQuery(), request.args)
-    result = hh_services.list_households(current_user, **args)
-    # Dumped through the API's output schema: personal numbers come out masked unless the role may see them.
-    rows = hh_schemas.Household(many=True).dump(result["items"])
-    return render_template("registry/households.html", result=result, rows=rows, args=args,
-                           query_errors=query_errors, places=place_options(current_user))
-
-
-@bp.route("/households/<int:household_id>")
-def household(household_id):
-    from ..households import schemas as hh_schemas
-    from ..households import services as hh_services
-
-    h = hh_services.get_household(current_user, household_id)
-    assets_of = list(db.session.scalars(
-        asset_services.visible_assets(current_user).where(Asset.household_id == h.id).order_by(Asset.code)
-        .limit(200)))
-    return render_template("registry/household.html", h=hh_schemas.Household().dump(h), assets=assets_of)
-
