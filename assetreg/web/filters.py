@@ -72,12 +72,18 @@ LOG_ENTITIES = {
     "income_entry": "收益台账", "asset_share": "收益份额", "contract_return": "固定收益合同", "settlement": "年度清算",
     "household": "农户", "place": "区划", "user": "用户", "depreciation_policy": "折旧政策",
     "distribution_plan": "分配方案", "distribution_policy": "分配政策", "plan_step": "四议两公开",
-    "plan_objection": "异议", "public_job": "公益岗位",
+    "plan_objection": "异议", "public_job": "公益岗位", "asset_shares": "收益份额", "export_job": "导出任务",
+    "regulation": "制度", "archive_document": "档案", "stored_file": "上传文件", "required_documents": "必备档案设置",
+    "problem": "问题整改", "problem_evidence": "整改佐证", "audit": "审计", "inspection": "督查",
+    "oversight_settings": "预警设置", "flag_acknowledgement": "预警确认", "disposal_request": "资产处置",
+    "import": "导入", "legacy_import": "历史数据导入",
 }
 LOG_ACTIONS = {
     "create": "新增", "update": "修改", "status": "状态变更", "supersede": "被替代", "replace": "被替换",
     "withdraw": "撤并", "move_with_household": "随农户迁移", "set": "设置", "lock": "锁定", "unlock": "解锁",
     "activate": "启用", "deactivate": "停用", "reset_password": "重置密码", "reverse": "冲销",
+    "request": "申请", "complete": "完成", "fail": "失败", "settle": "清算", "publish": "公示", "repeal": "废止",
+    "upload": "上传", "commit": "确认导入", "export": "导出",
 }
 # Columns the log repeats on every row that say nothing to a reader of the diff.
 LOG_QUIET = {"id", "county_code", "town_code", "village_code", "created_at", "updated_at", "version", "recorded_at",
