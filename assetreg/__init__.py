@@ -42,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .web.views_admin import bp as admin_pages
     from .web.views_households import bp as household_pages
     from .web.views_income import bp as income_pages
+    from .web.views_oversight import bp as oversight_pages
     from .web.views_plans import bp as plans_pages
     from .web.views_procedure import bp as procedure_pages
     from .web.views_registry import bp as registry_pages
@@ -57,6 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(procedure_pages)
     app.register_blueprint(income_pages)
     app.register_blueprint(plans_pages)
+    app.register_blueprint(oversight_pages)
 
     from .web.ui import register_ui
 

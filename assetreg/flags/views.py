@@ -1,33 +1,23 @@
-"""The flag page (/flags, login required) and its XLSX (/flags/export.xlsx), loading the API's query schema."""
+"""The flag page (/flags, login required) with an acknowledge form per flag (/flags/acknowledge) and its XLSX
+(/flags/export.xlsx), loading the API's schemas."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import marshmallow as ma
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from jinja2 import TemplateNotFound
 
 from ..assets.models import CATEGORIES as ASSET_CATEGORIES
 from ..core.errors import RuleViolation
+from ..core.time import today_local
+from ..oversight.rules import RAISER_ROLES
 from . import schemas, services, xlsx
 from .rules import CATEGORIES, RULES, SEVERITIES
 
 bp = Blueprint("flags_pages", __name__, template_folder="templates")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _layout() -> str:
-    """The shared layout (web/templates/base.html) when it is in place, else a plain one of our own."""
-    env = current_app.jinja_env
-    if "nav_items" in env.globals:
-        try:
-            env.get_template("base.html")
-            return "base.html"
-        except TemplateNotFound:
-            pass
-    return "flags/_layout.html"
 
 
 def _args(schema: ma.Schema) -> dict:
@@ -38,9 +28,19 @@ def _args(schema: ma.Schema) -> dict:
         raise RuleViolation("输入有误，请检查标出的字段", exc.messages) from None
 
 
-@bp.route("/flags")
-@login_required
-def index():
+def _query(**changes) -> str:
+    """The current query string with some arguments changed (None removes one)."""
+    args = {k: v for k, v in request.args.items() if v != ""}
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = value
+    return "?" + urlencode(args) if args else ""
+
+
+def _index(*, ack: tuple[str, str] | None = None, ack_errors: dict | None = None, ack_message: str | None = None,
+           ack_reason: str = "", status: int = 200):
     args = _args(schemas.FlagQuery())
     page, per_page = args.pop("page"), args.pop("per_page")
     if "per_page" not in request.args:
@@ -48,10 +48,42 @@ def index():
     ctx, flags = services.flags_for(current_user, **args)
     shown = flags[(page - 1) * per_page: page * per_page]
     counts = {s: sum(1 for f in flags if f.severity == s) for s in SEVERITIES}
-    return render_template("flags/index.html", layout=_layout(), flags=shown, total=len(flags), page=page,
-                           per_page=per_page, pages=max(1, -(-len(flags) // per_page)), counts=counts, ctx=ctx,
-                           args=args, rules=RULES, severities=SEVERITIES, categories=CATEGORIES,
-                           asset_categories=ASSET_CATEGORIES, names=ctx.names)
+    return render_template(
+        "flags/index.html", flags=shown, total=len(flags), page=page, per_page=per_page,
+        pages=max(1, -(-len(flags) // per_page)), counts=counts, ctx=ctx, args=args, rules=RULES,
+        severities=SEVERITIES, categories=CATEGORIES, asset_categories=ASSET_CATEGORIES, names=ctx.names,
+        # Acknowledgements are of flags firing today (the service checks it); raising a problem needs the role.
+        can_acknowledge=ctx.as_of == today_local(), can_raise=current_user.role in RAISER_ROLES,
+        query=_query(), page_url=lambda n: url_for("flags_pages.index") + _query(page=n),
+        export_url=url_for("flags_pages.export") + _query(page=None, per_page=None),
+        ack=ack, ack_errors=ack_errors or {}, ack_message=ack_message, ack_reason=ack_reason), status
+
+
+@bp.route("/flags")
+@login_required
+def index():
+    return _index()
+
+
+@bp.route("/flags/acknowledge", methods=["POST"])
+@login_required
+def acknowledge():
+    """Acknowledge one flag with a reason (it stays listed, marked); back to the same list. The query string
+    carries the list's filters, so a refused reason re-renders that list with the error at the flag."""
+    from ..extensions import db
+    from ..web.forms import FormInvalid, load_form
+    from ..web.views_registry import commit_or_invalid
+
+    key = (request.form.get("rule_id", ""), request.form.get("flag_key", ""))
+    try:
+        data = load_form(schemas.AcknowledgementIn(), request.form)
+        commit_or_invalid(lambda: services.acknowledge(current_user, **data))
+    except FormInvalid as exc:
+        db.session.rollback()
+        return _index(ack=key, ack_errors=exc.errors, ack_message=exc.message,
+                      ack_reason=request.form.get("reason", "")[:1000], status=422)
+    flash(f"已确认预警：{RULES[data['rule_id']].title}（{data['flag_key']}）", "success")
+    return redirect(url_for("flags_pages.index") + _query())
 
 
 @bp.route("/flags/export.xlsx")

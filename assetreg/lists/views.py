@@ -5,9 +5,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import marshmallow as ma
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
 from flask_login import current_user, login_required
-from jinja2 import TemplateNotFound
 
 from ..core.errors import RuleViolation
 from ..core.time import today_local
@@ -19,18 +18,6 @@ _KINDS = "any(assets, responsibility, regulations, archive)"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _layout() -> str:
-    """The shared layout once the UI (web/templates/base.html with its globals) is in place."""
-    env = current_app.jinja_env
-    if "nav_items" in env.globals:
-        try:
-            env.get_template("base.html")
-            return "base.html"
-        except TemplateNotFound:
-            pass
-    return "lists/_layout.html"
-
-
 def _args(schema: ma.Schema) -> dict:
     """Query arguments through the same schema as the API (one bad value: 422, never 500)."""
     try:
@@ -40,7 +27,7 @@ def _args(schema: ma.Schema) -> dict:
 
 
 def _render(template: str, **context) -> str:
-    return render_template(template, layout=_layout(), kinds=services.LIST_KINDS, fmt_money=_money,
+    return render_template(template, kinds=services.LIST_KINDS, fmt_money=_money,
                            fmt_date=xlsx.cn_date, **context)
 
 

@@ -138,8 +138,10 @@ class ProblemCreate(ma.Schema):
     inspection_id = Int(allow_none=True, **ID)
     flag_rule = fields.String(allow_none=True, validate=validate.Regexp(r"^[A-Z][A-Z0-9_]{1,39}\Z"),
                               metadata={"description": "rule id, e.g. CUSTODY_MISSING"})
-    flag_key = fields.String(allow_none=True, validate=validate.Regexp(r"^[a-z_]{1,20}:[0-9A-Za-z_.-]{1,59}\Z"),
-                             metadata={"description": "what the flag is about, e.g. asset:12, town:431299100"})
+    flag_key = fields.String(allow_none=True, validate=[validate.Length(max=80), validate.Regexp(
+                                 r"^[a-z_]{1,20}:[0-9A-Za-z_.-]{1,59}(:[0-9A-Za-z_.-]{1,20})?\Z")],
+                             metadata={"description": "what the flag is about, e.g. asset:12, town:431299100, "
+                                                      "asset:12:2024 (a flag of one year or quarter)"})
     asset_id = Int(allow_none=True, **ID)
     place_code = Text(12, allow_none=True, metadata={"description": "village, town or county code (or asset_id)"})
     description = Text(2000, required=True, metadata={"description": "问题清单: the problem"})
@@ -226,6 +228,15 @@ class ProblemTransitionIn(ma.Schema):
 
 class EvidenceIn(ma.Schema):
     document_id = Int(allow_none=True, **ID, metadata={"description": "archive document (整改材料) of the place"})
+    note = Text(1000, allow_none=True)
+
+
+class EvidenceUploadIn(ma.Schema):
+    """The page's evidence form: the file itself comes apart (multipart), these describe its archive entry."""
+
+    archive_no = Text(60, required=True, metadata={"description": "档案号, unique per county and level"})
+    title = Text(200, required=True)
+    filed_on = fields.Date(required=True)
     note = Text(1000, allow_none=True)
 
 

@@ -369,11 +369,15 @@ def _annotate_problems(items: list[Problem]) -> list[Problem]:
     return items
 
 
-def list_problems(user, *, status=None, source=None, town_code=None, village_code=None, asset_id=None,
-                  overdue=None, as_of=None, page=1, per_page=50) -> dict:
+def _problems_query(user, *, status=None, source=None, town_code=None, village_code=None, asset_id=None,
+                    audit_id=None, inspection_id=None, overdue=None, as_of=None):
     q = sa.select(Problem).where(_visible(Problem, user))
     if status:
         q = q.where(Problem.status == status)
+    if audit_id:
+        q = q.where(Problem.audit_id == audit_id)
+    if inspection_id:
+        q = q.where(Problem.inspection_id == inspection_id)
     if source:
         q = q.where(Problem.source == source)
     if town_code:
@@ -387,9 +391,33 @@ def list_problems(user, *, status=None, source=None, town_code=None, village_cod
         st = _status_as_of(user.county_code if user is not None else None, as_of)
         overdue_ids = sa.select(Problem.id).join(st, st.c.problem_id == Problem.id).where(_overdue_clause(st, as_of))
         q = q.where(Problem.id.in_(overdue_ids) if overdue else Problem.id.not_in(overdue_ids))
-    out = _page(q, (Problem.deadline, Problem.id), page, per_page)
+    return q
+
+
+def list_problems(user, *, page=1, per_page=50, **filters) -> dict:
+    """Problems in scope, filtered (status, source, town, village, asset, audit, inspection, overdue as of
+    a day), by deadline."""
+    out = _page(_problems_query(user, **filters), (Problem.deadline, Problem.id), page, per_page)
     _annotate_problems(out["items"])
     return out
+
+
+def count_problems(user, **filters) -> dict:
+    """The rectification ledger's figures under the same filters but the status: problems per status and
+    how many are overdue today (one query)."""
+    filters.pop("status", None)
+    q = _problems_query(user, **filters).subquery()
+    late = sa.and_(q.c.deadline < today_local(), q.c.status.not_in(rules.DONE_STATUSES))
+    rows = db.session.execute(sa.select(q.c.status, sa.func.count(), sa.func.sum(sa.case((late, 1), else_=0)))
+                              .group_by(q.c.status)).all()
+    by_status = {status: n for status, n, _ in rows}
+    return {"by_status": by_status, "total": sum(by_status.values()), "overdue": sum(int(o or 0) for *_, o in rows)}
+
+
+def all_problems(user, **filters) -> list[Problem]:
+    """Every problem under the filters (no paging), for the ledger's workbook: two queries."""
+    items = list(db.session.scalars(_problems_query(user, **filters).order_by(Problem.deadline, Problem.id)))
+    return _annotate_problems(items)
 
 
 def _load_problem(user, problem_id: int, *, lock: bool = False) -> Problem | None:
@@ -425,9 +453,12 @@ def _place_codes(user, place_code: str) -> dict:
 
 
 def _codes_from_flag_key(user, key: str) -> tuple[dict | None, Asset | None]:
-    """A flag key names what it is about ("asset:12", "village:431299100201", "plan:7" …): take the
-    place from the first two kinds; others need asset_id or place_code."""
+    """A flag key names what it is about ("asset:12", "village:431299100201", "plan:7" …), sometimes with
+    a suffix after a second ':' ("asset:12:2024" of AUDIT_MISSING, "village:431299100201:2024",
+    "town:431299100:2025Q1"): the id is what stands before it. Take the place from assets and places;
+    others need asset_id or place_code."""
     kind, _, ident = key.partition(":")
+    ident = ident.split(":", 1)[0]  # "asset:12:2024", "town:431299100:2025Q1": the subject, then the period
     if kind == "asset" and ident.isdigit() and len(ident) <= 12:
         asset = _ref_asset(user, int(ident), field="flag_key")
         return _asset_codes(asset), asset
@@ -595,6 +626,33 @@ def add_evidence(user, problem_id: int, data: dict) -> ProblemEvidence:
                   county_code=problem.county_code, town_code=problem.town_code, village_code=problem.village_code,
                   after=snapshot(row))
     return row
+
+
+def add_evidence_file(user, problem_id: int, *, app, stream, filename: str | None, data: dict) -> ProblemEvidence:
+    """File an uploaded document as rectification evidence (整改材料): the file kept (typed by its content),
+    filed in the archive of the problem's asset or place as 整改材料, then attached to the problem. The
+    checks of the problem come first, so a refused upload leaves no row behind."""
+    from ..lists import services as lists_services
+    from ..lists.rules import level_of
+
+    problem = _problem_for_write(user, problem_id)
+    _require(user, "problems", rules.EVIDENCE_ROLES, county_code=problem.county_code,
+             town_code=problem.town_code, village_code=problem.village_code)
+    if problem.status == "closed":
+        raise Conflict("问题已销号，不能再补充材料", {"problem_id": ["已销号"]}, code="problem_closed")
+    if problem.asset_id is not None:
+        asset = db.session.get(Asset, problem.asset_id)
+        target = {"asset_id": asset.id, "place_code": None}
+        level = level_of(asset.place_code)
+    else:
+        code = problem.village_code or problem.town_code or problem.county_code
+        target = {"asset_id": None, "place_code": code}
+        level = level_of(code)
+    stored = lists_services.upload_file(user, app, stream, filename)
+    document = lists_services.create_document(user, {
+        **target, "level": level, "kind": "rectification_evidence", "archive_no": data["archive_no"],
+        "title": data["title"], "filed_on": data["filed_on"], "file_id": stored.id})
+    return add_evidence(user, problem.id, {"document_id": document.id, "note": data.get("note")})
 
 
 # --- disposal (DOMAIN.md §9; basis: P14) ----------------------------------------------------------------
