@@ -392,3 +392,11 @@ def client_without_login(app):
     from .web_support import client
 
     return client(app)
+
+
+def test_select_macro_with_no_options_renders_an_empty_select(app):
+    """A scope with no villages yet (a new county) gives the village filter no groups: an empty select, not a 500."""
+    with app.test_request_context():
+        macros = app.jinja_env.get_template("macros.html").module
+        html = str(macros.select("village_code", "村", blank="全部", groups=[]))
+    assert '<option value="">全部</option>' in html and "<optgroup" not in html
