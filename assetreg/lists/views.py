@@ -28,7 +28,23 @@ def _args(schema: ma.Schema) -> dict:
 
 def _render(template: str, **context) -> str:
     return render_template(template, kinds=services.LIST_KINDS, fmt_money=_money,
-                           fmt_date=xlsx.cn_date, **context)
+                           fmt_date=xlsx.cn_date, scope_choices=_scope_choices(), **context)
+
+
+def _scope_choices() -> list[tuple[str, str]]:
+    """The places the user may list, county first, each town followed by its villages (one query)."""
+    from ..places.services import list_places
+
+    places = [p for p in list_places(current_user) if p.level in ("county", "town", "village")]
+    towns = sorted((p for p in places if p.level == "town"), key=lambda p: p.code)
+    out = [(p.code, f"{p.name}（全县）") for p in places if p.level == "county"]
+    for town in towns:
+        out.append((town.code, f"{town.name}（全乡镇）"))
+        out += [(p.code, f"　{p.name}") for p in sorted(places, key=lambda p: p.code)
+                if p.level == "village" and p.town_code == town.code]
+    if not towns:  # a village user: their village only
+        out += [(p.code, p.name) for p in places if p.level == "village"]
+    return out
 
 
 def _money(value) -> str:

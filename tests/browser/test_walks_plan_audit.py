@@ -148,3 +148,21 @@ def test_auditor_exports_the_ledger_and_sees_the_change_log(today, page, world, 
     assert "收益台账" in body and "导出任务" in body and "申请" in body  # said in Chinese, the export logged too
     assert body.count("93000.00") == 1  # the 2024 PV receipt, as posted
     page.shot("42_change_log_auditor", full_page=True)
+
+
+def test_auditor_reads_the_lists_flags_and_rectification_ledger(today, page, world, f):
+    """The oversight pages an auditor works through, each with its export button (screenshots 43–46)."""
+    from .test_walks import _some_data
+
+    _some_data(f, world)
+    log_in(page, "auditor")
+    for path, heading, shot in (("/lists", "四张清单", "43_lists"), ("/lists/assets", "资产清单", "44_asset_list"),
+                                ("/flags", "预警", "45_flags"), ("/problems", "整改台账", "46_problems")):
+        page.goto(path)
+        page.wait_for_load_state()
+        assert heading in page.get_by_role("heading", level=1).inner_text(), path
+        assert page.get_by_role("link", name="导出Excel").first.is_visible() or \
+            page.get_by_role("link", name="导出Excel（四张清单）").is_visible(), path
+        page.shot(shot, full_page=True)
+    page.goto("/flags")
+    assert page.locator("table").first.is_visible()  # the demo data has flags (e.g. a missing custodian)
