@@ -1,5 +1,8 @@
 """The demo county (``flask demo``): minimums, exactness, valid codes, legal status paths, the
-deliberate gaps, determinism for a seed, idempotency, and the CLI.
+deliberate gaps, determinism for a seed, idempotency, and the CLI; and its oversight layer
+(assetreg/demo/oversight.py): every flag rule fires as of the demo's day, the engine equals the naive
+evaluation there, problems stand in every status with their evidence files, disposals went through the
+approval order.
 
 The demo takes seconds to load, so it is loaded once for the module (twice, in fact: first through
 the CLI, then again into wiped tables to prove the same seed gives the same data) and wiped at the end.
@@ -31,9 +34,26 @@ from assetreg.core.time import today_local
 from assetreg.core.validators import is_valid_credit_code, is_valid_id_number
 from assetreg.custody.models import AssetCustody, AssetOperation
 from assetreg.demo.loader import AS_OF, COUNTY_CODE, DEMO_PASSWORD, load_demo, scan_gaps
+from assetreg.distribution.models import DistributionPlan
 from assetreg.extensions import db
+from assetreg.flags import engine, naive
+from assetreg.flags.rules import RULES
 from assetreg.households.models import MONITOR_TYPES, Household, HouseholdMember
 from assetreg.income.guard import guards_lifted
+from assetreg.income.models import IncomeEntry
+from assetreg.lists import storage
+from assetreg.lists.models import ArchiveDocument, Regulation, RequiredDocument, StoredFile
+from assetreg.oversight.models import (
+    PROBLEM_SOURCES,
+    PROBLEM_STATUSES,
+    Audit,
+    DisposalRequest,
+    Inspection,
+    Problem,
+    ProblemEvent,
+    ProblemEvidence,
+)
+from assetreg.oversight.services import overdue_problems
 from assetreg.places.models import Place
 from assetreg.rights.models import CREDIT_CODE_REQUIRED, FIVE_RIGHTS, AssetRight
 from assetreg.users.models import ApiToken, User
@@ -70,7 +90,36 @@ def _digest() -> str:
                                             AssetRight.credit_code, AssetRight.effective_on)
                                   .join(Asset).order_by(Asset.code, AssetRight.kind, AssetRight.effective_on)):
         h.update(repr(tuple(row)).encode())
+    _oversight_digest(h)
     return h.hexdigest()
+
+
+def _oversight_digest(h) -> None:
+    """What the oversight stage decides, by natural keys (ids differ between runs on PostgreSQL)."""
+    code = dict(db.session.execute(sa.select(Asset.id, Asset.code)).all())
+
+    def sorted_by_repr(rows):
+        return sorted(rows, key=repr)
+
+    rows = [
+        *sorted_by_repr((r.issuer_code, r.title, r.category, r.effective_on, r.repealed_on) for r in
+                db.session.scalars(sa.select(Regulation))),
+        *sorted_by_repr((code.get(d.asset_id), d.town_code, d.village_code, d.level, d.kind, d.archive_no, d.title, d.filed_on)
+                for d in db.session.scalars(sa.select(ArchiveDocument))),
+        *sorted_by_repr(db.session.execute(sa.select(StoredFile.sha256, StoredFile.size, StoredFile.original_name)).all()),
+        *sorted_by_repr((code[a.asset_id], a.year, a.auditor, a.audited_on, a.conclusion, a.findings)
+                for a in db.session.scalars(sa.select(Audit))),
+        *sorted_by_repr(db.session.execute(sa.select(Inspection.town_code, Inspection.year, Inspection.quarter,
+                                             Inspection.inspected_on, Inspection.findings)).all()),
+        *sorted_by_repr((p.source, p.description, p.status, p.raised_on, p.deadline, p.rectified_on, p.closed_on,
+                 p.responsible_unit, p.responsible_person, tuple((e.to_status, e.happened_on) for e in p.events))
+                for p in db.session.scalars(sa.select(Problem))),
+        *sorted_by_repr((code[r.asset_id], r.status, r.requested_on, r.valuation, r.executed_on, r.proceeds,
+                 tuple((a.approver, a.decided_on) for a in r.approvals))
+                for r in db.session.scalars(sa.select(DisposalRequest))),
+    ]
+    for row in rows:
+        h.update(repr(tuple(row)).encode())
 
 
 def _table_counts() -> dict[str, int]:
@@ -87,7 +136,9 @@ def _clean_tables(app):
 
 
 @pytest.fixture(scope="module")
-def demo(app):
+def demo(app, tmp_path_factory):
+    uploads = app.config.get("UPLOAD_DIR")
+    app.config["UPLOAD_DIR"] = str(tmp_path_factory.mktemp("demo_uploads"))  # the evidence files
     with app.app_context():
         _wipe()
         cli = app.test_cli_runner().invoke(args=["demo", "--seed", str(SEED)])
@@ -97,6 +148,7 @@ def demo(app):
         db.session.commit()
         yield SimpleNamespace(result=result, cli=cli, first_digest=first, digest=_digest())
         _wipe()
+    app.config["UPLOAD_DIR"] = uploads
 
 
 def test_cli_loads_the_demo_into_an_empty_database(demo):
@@ -366,3 +418,92 @@ def test_cli_on_a_loaded_county_changes_nothing(demo, runner):
     after = _table_counts()
     assert after.pop("api_tokens") == before.pop("api_tokens") + 4
     assert after == before
+
+
+# --- the oversight layer (assetreg/demo/oversight.py) ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def flags(demo):
+    return engine.evaluate(COUNTY_CODE, AS_OF)
+
+
+def test_every_flag_rule_fires_as_of_the_demo_day(demo, flags):
+    fired = Counter(f.rule_id for f in flags)
+    assert set(fired) == set(RULES), sorted(set(RULES) - set(fired))
+    # The deliberate cases, not floods: a handful each where the demo places one on purpose.
+    assert fired["INCOME_OVERDUE"] == 2  # the two skipped periods; nothing from before the ledger began
+    assert fired["INSPECTION_MISSING"] == 1 and 1 <= fired["AUDIT_MISSING"] <= 4
+    assert fired["RECTIFICATION_OVERDUE"] == len(overdue_problems(COUNTY_CODE, AS_OF)) >= 2
+    for rule in ("NOTICE_SHORT", "QUORUM_MISSING", "FORBIDDEN_USE", "PRIVACY_LEAK", "OBJECTION_OPEN"):
+        assert fired[rule] == 1, rule
+    assert any(f.key.startswith("disposal:") for f in flags if f.rule_id == "DISPOSAL_UNAPPROVED")
+
+
+def test_the_engine_equals_the_naive_evaluation_for_the_demo_county(demo, flags):
+    assert [f.identity() for f in flags] == [f.identity() for f in naive.evaluate_naive(COUNTY_CODE, AS_OF)]
+
+
+def test_problems_in_every_status_from_every_source_with_evidence(demo, app):
+    problems = db.session.scalars(sa.select(Problem).where(Problem.county_code == COUNTY_CODE)).all()
+    assert {p.status for p in problems} == set(PROBLEM_STATUSES)
+    assert {p.source for p in problems} == set(PROBLEM_SOURCES)
+    assert {p.flag_key.count(":") for p in problems if p.source == "flag"} == {1, 2}  # suffixed keys too
+    for p in problems:
+        assert p.responsible_unit and p.responsible_person and p.task and p.raised_on <= p.deadline
+        events = db.session.scalars(sa.select(ProblemEvent).where(ProblemEvent.problem_id == p.id)
+                                    .order_by(ProblemEvent.id)).all()
+        assert events[0].to_status == "pending" and events[-1].to_status == p.status
+        assert [e.happened_on for e in events] == sorted(e.happened_on for e in events)
+        assert all(e.happened_on <= AS_OF for e in events)
+        evidence = db.session.scalars(sa.select(ProblemEvidence).where(ProblemEvidence.problem_id == p.id)).all()
+        if p.status in ("rectified", "closed"):
+            assert evidence
+        for ev in evidence:  # a document of the problem's asset or place, with a real stored file
+            doc = db.session.get(ArchiveDocument, ev.document_id)
+            assert doc.kind == "rectification_evidence" and doc.filed_on <= AS_OF
+            assert doc.asset_id == p.asset_id if p.asset_id else doc.village_code == p.village_code
+            stored = db.session.get(StoredFile, doc.file_id)
+            path = storage.absolute_path(app, stored.storage_path)
+            assert path.stat().st_size == stored.size < 4096 and storage.sniff(path) in ("pdf", "png")
+    closed = [p for p in problems if p.status == "closed"]
+    assert any(e.from_status == "rectified" and e.to_status == "in_progress" for p in closed for e in p.events)
+    overdue = overdue_problems(COUNTY_CODE, AS_OF)
+    assert {p.status_as_of for p in overdue} == {"pending", "in_progress"}
+
+
+def test_regulations_archive_audits_and_inspections(demo):
+    levels = Counter(db.session.scalars(sa.select(Regulation.level)))
+    assert set(levels) == {"county", "town", "village"}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(RequiredDocument)) >= 20
+    assets = db.session.scalar(sa.select(sa.func.count()).select_from(Asset))
+    documented = db.session.scalar(sa.select(sa.func.count(sa.distinct(ArchiveDocument.asset_id))))
+    assert documented >= assets * 0.9  # most assets have their archive, a few lack a document
+    # Every operating asset held in a year is audited in the spring after it, but for a few of 2024.
+    audits = db.session.scalars(sa.select(Audit)).all()
+    assert {a.year for a in audits} == {2022, 2023, 2024} and all(a.audited_on <= AS_OF for a in audits)
+    assert all(a.report_document_id for a in audits)
+    assert {a.conclusion for a in audits} >= {"pass", "basic_pass", "fail"}
+    inspections = db.session.scalars(sa.select(Inspection)).all()
+    towns = set(db.session.scalars(sa.select(Place.code).where(Place.level == "town")))
+    assert {i.town_code for i in inspections} == towns and len(inspections) >= 8 * len(towns)
+    assert len({i.town_code for i in inspections if (i.year, i.quarter) == (2025, 1)}) == len(towns) - 1
+
+
+def test_disposals_follow_the_approval_order_and_book_their_proceeds(demo):
+    requests = db.session.scalars(sa.select(DisposalRequest)).all()
+    executed = [r for r in requests if r.status == "executed" and len(r.approvals) == len(r.approval_order)]
+    assert executed and any(r.status == "approving" for r in requests)
+    for r in executed:
+        assert [a.approver for a in r.approvals] == r.approval_order
+        assert all(a.decision == "approved" and a.decided_on <= r.executed_on for a in r.approvals)
+        entry = db.session.get(IncomeEntry, r.income_entry_id)
+        assert (entry.kind, entry.amount, entry.received_on, entry.asset_id) == ("disposal", r.proceeds,
+                                                                                r.executed_on, r.asset_id)
+        assert db.session.get(Asset, r.asset_id).status == "disposed"  # it stays in the registry
+    legacy = [r for r in requests if r.status == "executed" and not r.approvals]
+    assert len(legacy) == 1
+    logged = db.session.scalars(sa.select(ChangeLogEntry.action).where(ChangeLogEntry.entity == "distribution_plan",
+                                                                       ChangeLogEntry.action == "legacy_import")).all()
+    legacy_plans = db.session.scalars(sa.select(DistributionPlan).where(DistributionPlan.year == 2019)).all()
+    assert len(logged) == len(legacy_plans) == 3
+    assert "监管 oversight" in demo.result.report() and "问题清单" in demo.cli.output

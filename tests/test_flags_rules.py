@@ -366,6 +366,32 @@ def test_income_overdue_for_a_closed_period(f, world, today):
     assert fired("INCOME_OVERDUE", date(2025, 7, 15)) == {}
 
 
+def test_income_overdue_judged_from_the_countys_start_of_records(f, world, today):
+    """A contract older than the county's ledger: the years before its first period year are outside the
+    records (not 应收未收); from that year on they are judged. With no entry at all, every year is."""
+    a = make_asset(f, [("in_operation", date(2017, 3, 1))])
+    save(ContractReturn(county_code=COUNTY, town_code=a.town_code, village_code=a.village_code, asset_id=a.id,
+                        contract_no="HT-2017", payer="承租人", kind="rent", basis="fixed", amount=Decimal("10000.00"),
+                        period="year", start_on=date(2017, 1, 1), end_on=date(2027, 12, 31)))
+    flag = fired("INCOME_OVERDUE", date(2020, 1, 1))[f"asset:{a.id}"]  # nothing recorded yet: 2017-2019
+    assert "2017年租金等3期" in flag.message and "30,000.00元" in flag.message
+    other = make_asset(f, [("in_operation", date(2019, 3, 1))], place=VILLAGE_B1, subtype="扶贫车间")
+    post_income(other, "500.00", date(2020, 2, 10), year=2020)  # the county's ledger starts with 2020
+    for year in (2020, 2021, 2022, 2023, 2024):
+        post_income(a, "10000.00", date(year, 12, 20), year=year)
+    assert fired("INCOME_OVERDUE", date(2020, 2, 9))[f"asset:{a.id}"].message == flag.message
+    assert fired("INCOME_OVERDUE", date(2020, 2, 10)) == {}  # 2017-2019 lie before the records
+    assert fired("INCOME_OVERDUE") == {}
+    post_income(other, "300.00", date(2020, 1, 20), year=2019)  # a 2019 entry: 2019 is in the records now
+    flag = fired("INCOME_OVERDUE")[f"asset:{a.id}"]
+    assert "2019年租金" in flag.message and "等" not in flag.message and "10,000.00元" in flag.message
+    from assetreg.flags import naive
+
+    for day in (date(2020, 1, 19), date(2020, 1, 20), date(2020, 2, 10), D):  # the naive evaluation agrees
+        slow = [x.identity() for x in naive.evaluate_naive(COUNTY, day) if x.rule_id == "INCOME_OVERDUE"]
+        assert [x.identity() for x in fired("INCOME_OVERDUE", day).values()] == slow, day
+
+
 def test_settlement_late_after_31_march(f, world, today):
     a1 = make_asset(f, [("in_operation", date(2020, 3, 1))], place=VILLAGE_A1)
     a2 = make_asset(f, [("in_operation", date(2020, 3, 1))], place=VILLAGE_A2)

@@ -1,5 +1,6 @@
 """The demo county 青溪县 (431299): places, users, households, assets with rights, custody and contracts,
-then (yearly.py) five years of income, settlements, public-welfare jobs and distribution plans.
+then (yearly.py) five years of income, settlements, public-welfare jobs and distribution plans, then
+(oversight.py) regulations, the archive, audits, inspections, problems to rectify and disposals.
 
 Deterministic for a seed (one ``random.Random``, fixed dates no later than ``AS_OF``), idempotent (a
 county already present is left alone; only the demo API tokens are re-issued), and it never commits:
@@ -33,6 +34,7 @@ from ..rights.models import FIVE_RIGHTS, AssetRight
 from ..users.models import ROLES, User
 from ..users.services import create_user, issue_token, revoke_tokens
 from . import names as N
+from .oversight import OversightSummary, load_oversight, summarize_oversight
 from .yearly import YearlySummary, load_yearly, summarize
 
 COUNTY_CODE = N.COUNTY_CODE
@@ -97,6 +99,7 @@ class DemoResult:
     tokens: dict[str, str] = field(default_factory=dict)  # username -> clear token
     password: str = DEMO_PASSWORD
     yearly: YearlySummary | None = None  # income, settlements, jobs and plans (yearly.py)
+    oversight: OversightSummary | None = None  # regulations, archive, audits, problems, disposals (oversight.py)
     placed: dict[str, list[str]] = field(default_factory=dict)  # the problems yearly.py placed (first run)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage of a first run
 
@@ -125,6 +128,8 @@ class DemoResult:
             out.append(f"  {flag:<17} {label}: {len(codes)}  {sample}")
         if self.yearly is not None:
             out.extend(self.yearly.report_lines(AS_OF))
+        if self.oversight is not None:
+            out.extend(self.oversight.report_lines(AS_OF))
         out.append(f"登录账号 logins — 统一密码 password: {self.password}")
         for username, role, scope, name in self.users:
             out.append(f"  {username:<18} {role:<17} {ROLES.get(role, role)}  {scope}  {name}")
@@ -137,8 +142,10 @@ class DemoResult:
 
 # --- entry point -------------------------------------------------------------------------------
 
-def load_demo(seed: int) -> DemoResult:
-    """Load the demo county once; on a second run only re-issue the demo tokens. Never commits."""
+def load_demo(seed: int, *, oversight: bool = True) -> DemoResult:
+    """Load the demo county once; on a second run only re-issue the demo tokens. Never commits.
+
+    ``oversight=False`` stops after the years (tests/test_demo_yearly.py checks that stage alone)."""
     started = time.perf_counter()
     exists = db.session.scalar(sa.select(Place.id).where(Place.code == COUNTY_CODE)) is not None
     result = DemoResult(seed=seed, created=not exists)
@@ -149,10 +156,15 @@ def load_demo(seed: int) -> DemoResult:
         result.timings["registry"] = time.perf_counter() - started
         result.placed = load_yearly(seed, COUNTY_CODE, AS_OF)
         result.timings["years"] = time.perf_counter() - started - result.timings["registry"]
+        if oversight:
+            stage = time.perf_counter()
+            load_oversight(seed, COUNTY_CODE, AS_OF)
+            result.timings["oversight"] = time.perf_counter() - stage
     result.users = _demo_users()
     result.tokens = _issue_demo_tokens()
     _fill_counts(result)
     result.yearly = summarize(COUNTY_CODE, AS_OF)
+    result.oversight = summarize_oversight(COUNTY_CODE, AS_OF)
     result.elapsed_s = time.perf_counter() - started
     return result
 

@@ -166,7 +166,11 @@ def _asset_flags(ctx: Ctx, a: Asset, required) -> list[Flag]:
             if e.direction == "income" and e.received_on <= d:
                 sign = -1 if e.reverses_id is not None else 1
                 received[(a.id, e.period_year)][(e.kind, e.period_month, e.period_quarter)] += sign * e.amount
-        lines = R.overdue_lines(contracts, {k: dict(v) for k, v in received.items()}, d)
+        # The county's start of records: its ledger's first period year, entries received by the day.
+        start = db.session.scalar(sa.select(IncomeEntry.period_year).where(
+            IncomeEntry.county_code == a.county_code, IncomeEntry.received_on <= d)
+            .order_by(IncomeEntry.period_year).limit(1))
+        lines = R.overdue_lines(contracts, {k: dict(v) for k, v in received.items()}, d, start)
         if lines:
             add(ctx.asset_flag("INCOME_OVERDUE", a, R.overdue_message(lines)))
 
