@@ -156,6 +156,12 @@ def _transitions(p) -> list[str]:
     return [to for (frm, to), roles in rules.TRANSITION_ROLES.items() if frm == p.status and _role_in(roles)]
 
 
+def _flag_rules() -> dict:
+    from ..flags.rules import RULES
+
+    return RULES
+
+
 def _evidence_rows(p) -> list[dict]:
     from ..lists.models import ArchiveDocument, StoredFile
 
@@ -181,7 +187,7 @@ def _problem_page(problem_id: int, *, form: str | None = None, values=None, erro
         "oversight/problem.html", p=p, names=names, evidence=_evidence_rows(p), transitions=_transitions(p),
         can_evidence=_mine(p) and _role_in(rules.EVIDENCE_ROLES) and p.status != "closed",
         form=form, values={**defaults, **(values or {})}, errors=errors or {}, message=message, today=today,
-        statuses=PROBLEM_STATUSES, sources=PROBLEM_SOURCES), status
+        statuses=PROBLEM_STATUSES, sources=PROBLEM_SOURCES, flag_rules=_flag_rules()), status
 
 
 @bp.route("/problems/<int(max=2147483647):problem_id>")

@@ -151,18 +151,35 @@ def test_auditor_exports_the_ledger_and_sees_the_change_log(today, page, world, 
 
 
 def test_auditor_reads_the_lists_flags_and_rectification_ledger(today, page, world, f):
-    """The oversight pages an auditor works through, each with its export button (screenshots 43–46)."""
+    """The oversight pages an auditor works through, each with its export button, and a flag raised as a
+    problem into the rectification ledger (screenshots 43–47)."""
     from .test_walks import _some_data
 
     _some_data(f, world)
     log_in(page, "auditor")
     for path, heading, shot in (("/lists", "四张清单", "43_lists"), ("/lists/assets", "资产清单", "44_asset_list"),
-                                ("/flags", "预警", "45_flags"), ("/problems", "整改台账", "46_problems")):
+                                ("/flags", "预警", "45_flags"), ("/problems", "整改台账", "46_problems_empty")):
         page.goto(path)
         page.wait_for_load_state()
         assert heading in page.get_by_role("heading", level=1).inner_text(), path
         assert page.get_by_role("link", name="导出Excel").first.is_visible() or \
             page.get_by_role("link", name="导出Excel（四张清单）").is_visible(), path
         page.shot(shot, full_page=True)
-    page.goto("/flags")
-    assert page.locator("table").first.is_visible()  # the demo data has flags (e.g. a missing custodian)
+
+    # A flag becomes a tracked problem (三单一账): raised from the flags page, then in the ledger.
+    page.goto("/flags?rule=CUSTODY_MISSING")
+    page.get_by_role("link", name="转为问题").first.click()
+    page.wait_for_load_state()
+    assert "未明确管护主体" in page.get_by_label("问题描述（问题清单）").input_value()
+    page.get_by_label("整改任务（任务清单）").fill("明确管护主体和责任人，签订管护协议")
+    page.get_by_label("责任单位（责任清单）").fill("白石乡人民政府")
+    page.get_by_label("责任人").fill("李乡长")
+    page.get_by_label("提出日期").fill("2025-06-30")
+    page.get_by_label("整改期限").fill("2025-08-31")
+    page.get_by_role("button", name="登记问题").click()
+    page.wait_for_load_state()
+    assert page.locator(".flash-success").count() == 1
+    page.shot("47_problem_page", full_page=True)
+    page.goto("/problems")
+    assert "白石乡人民政府" in page.locator("main").inner_text() and "待整改 1" in page.locator("main").inner_text()
+    page.shot("46_problems", full_page=True)
