@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import marshmallow as ma
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
@@ -30,13 +30,9 @@ def _args(schema: ma.Schema) -> dict:
 
 def _query(**changes) -> str:
     """The current query string with some arguments changed (None removes one)."""
-    args = {k: v for k, v in request.args.items() if v != ""}
-    for key, value in changes.items():
-        if value is None:
-            args.pop(key, None)
-        else:
-            args[key] = value
-    return "?" + urlencode(args) if args else ""
+    from ..web.ui import query_with
+
+    return query_with(**changes)
 
 
 def _index(*, ack: tuple[str, str] | None = None, ack_errors: dict | None = None, ack_message: str | None = None,

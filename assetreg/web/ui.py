@@ -100,8 +100,9 @@ def place_name(code: str | None, blank: str = "") -> str:
     return place_names().get(code, code)
 
 
-def url_with(**changes) -> str:
-    """The current URL with some query arguments changed (``None`` removes one); empty ones dropped."""
+def query_with(**changes) -> str:
+    """The current query string ("?a=1&b=2", or "") with some arguments changed (``None`` removes one);
+    empty ones dropped."""
     from urllib.parse import urlencode
 
     args = {k: v for k, v in request.args.items() if v != ""}
@@ -110,7 +111,12 @@ def url_with(**changes) -> str:
             args.pop(key, None)
         else:
             args[key] = value
-    return request.path + ("?" + urlencode(args) if args else "")
+    return "?" + urlencode(args) if args else ""
+
+
+def url_with(**changes) -> str:
+    """The current URL with some query arguments changed (see ``query_with``)."""
+    return request.path + query_with(**changes)
 
 
 def wants_html() -> bool:
