@@ -183,3 +183,42 @@ def test_auditor_reads_the_lists_flags_and_rectification_ledger(today, page, wor
     page.goto("/problems")
     assert "白石乡人民政府" in page.locator("main").inner_text() and "待整改 1" in page.locator("main").inner_text()
     page.shot("46_problems", full_page=True)
+
+
+def test_finance_officer_imports_a_ledger_after_the_dry_run(today, page, world, f, tmp_path, app, monkeypatch):
+    """A town's Excel ledger: the dry run lists every bad cell in the page and offers no commit; the
+    fixed file shows 确认导入, which writes every row (screenshots 50–52)."""
+    from assetreg.assets.models import Asset
+
+    from ..imports_support import ASSET_HEADERS, asset, table, xlsx
+    from ..test_imports import _bad_rows
+
+    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path / "uploads"))
+    bad, good = tmp_path / "台账（有错）.xlsx", tmp_path / "台账.xlsx"
+    bad.write_bytes(xlsx(table(ASSET_HEADERS, _bad_rows())))
+    good.write_bytes(xlsx(table(ASSET_HEADERS, [asset(f"ZC-{i:03d}") for i in range(1, 4)])))
+    log_in(page, "fin_a")
+    page.goto("/imports")
+    page.get_by_label("导入类型").select_option("assets")
+    page.get_by_label("文件").set_input_files(str(bad))
+    page.shot("50_import_form")
+    page.get_by_role("button", name="上传并检查").click()
+    page.wait_for_load_state()
+    body = page.locator("main").inner_text()
+    assert "与第2行的资产编号重复" in body and "日期不存在" in body
+    assert page.locator("#import-commit").count() == 0  # a dirty file cannot be committed
+    page.shot("51_import_dry_run_errors", full_page=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Asset)) == 0
+
+    page.goto("/imports")
+    page.get_by_label("导入类型").select_option("assets")
+    page.get_by_label("文件").set_input_files(str(good))
+    page.get_by_role("button", name="上传并检查").click()
+    page.wait_for_load_state()
+    assert "将新增 3 条" in page.locator("main").inner_text()
+    page.locator("#import-commit").click()
+    page.wait_for_load_state()
+    assert "新增 3 条" in page.locator("main").inner_text()
+    page.shot("52_import_committed", full_page=True)
+    db.session.expire_all()
+    assert set(db.session.scalars(sa.select(Asset.code))) == {"ZC-001", "ZC-002", "ZC-003"}
