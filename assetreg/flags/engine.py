@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from ..core.errors import NotFound
 from ..extensions import db
 from ..places.models import Place
-from .rules import ORDER, RULES, SEVERITY_RANK, Ctx, Flag, Settings
+from .rules import ONE_ASSET_RULES, ORDER, RULES, SEVERITY_RANK, Ctx, Flag, Settings
 
 _ORDER_INDEX = {rid: i for i, rid in enumerate(ORDER)}
 
@@ -23,7 +23,10 @@ def resolve_place(code: str) -> Place:
     return place
 
 
-def build_context(scope_code: str, as_of: date, settings: Settings | None = None) -> Ctx:
+def build_context(scope_code: str, as_of: date, settings: Settings | None = None, *,
+                  asset_id: int | None = None) -> Ctx:
+    """The evaluation's context; with ``asset_id`` (an asset inside the scope) only that asset's flags come
+    out, and only ``ONE_ASSET_RULES`` run (see ``Ctx.asset_id``)."""
     place = resolve_place(scope_code)
     if db.session.get_bind().dialect.name == "postgresql":
         # Many short queries whose cost the planner overrates: compiling them to machine code (JIT) costs
@@ -38,7 +41,7 @@ def build_context(scope_code: str, as_of: date, settings: Settings | None = None
     names = dict(db.session.execute(sa.select(Place.code, Place.name)
                                     .where(Place.county_code == place.county_code)).all())
     return Ctx(county_code=place.county_code, level=place.level, code=place.code, as_of=as_of, settings=settings,
-               names=names)
+               names=names, asset_id=asset_id)
 
 
 def sort_key(flag: Flag) -> tuple:
@@ -59,6 +62,8 @@ def evaluate_context(ctx: Ctx, *, rule_ids: Iterable[str] | None = None) -> list
     for rid in ORDER:
         if wanted is not None and rid not in wanted:
             continue
+        if ctx.asset_id is not None and rid not in ONE_ASSET_RULES:
+            continue  # one asset's rows say nothing of a village's, a plan's or a town's flags
         flags.extend(RULES[rid].evaluate(ctx))
     flags.sort(key=sort_key)
     return flags

@@ -158,6 +158,12 @@ class Ctx:
     settings: Settings
     names: dict[str, str]
     cache: dict = field(default_factory=dict)
+    # One asset's evaluation (its page): the asset rules read that asset's rows only. The scope still holds it.
+    asset_id: int | None = None
+
+    def only_asset(self, column) -> list:
+        """``[column == asset_id]`` for one asset's evaluation, else nothing: conditions to add to a WHERE."""
+        return [] if self.asset_id is None else [column == self.asset_id]
 
     @property
     def day_end(self) -> datetime:
@@ -348,7 +354,8 @@ def first_reached(ctx: Ctx, statuses: Iterable[str], label: str = "first_on"):
     """(asset_id, first day the asset entered one of ``statuses``) up to the day."""
     c = AssetStatusChange
     return (sa.select(c.asset_id, sa.func.min(c.changed_on).label(label))
-            .where(c.county_code == ctx.county_code, c.changed_on <= ctx.as_of, c.to_status.in_(list(statuses)))
+            .where(c.county_code == ctx.county_code, c.changed_on <= ctx.as_of, c.to_status.in_(list(statuses)),
+                   *ctx.only_asset(c.asset_id))
             .group_by(c.asset_id).subquery())
 
 
@@ -357,7 +364,7 @@ def assets_at(ctx: Ctx, st: AssetState, *extra_columns):
     return (sa.select(Asset.id, Asset.code, Asset.name, Asset.category, Asset.subtype, Asset.town_code,
                       Asset.village_code, Asset.place_code, Asset.completed_on, st.status.label("status"),
                       st.status_on.label("status_on"), *extra_columns)
-            .where(ctx.in_scope(Asset), st.status.is_not(None)))
+            .where(ctx.in_scope(Asset), st.status.is_not(None), *ctx.only_asset(Asset.id)))
 
 
 def record_at(ctx: Ctx, model):
@@ -376,7 +383,7 @@ def record_at(ctx: Ctx, model):
 def rights_at(ctx: Ctx):
     r = AssetRight
     return sa.and_(r.county_code == ctx.county_code, r.effective_on <= ctx.as_of,
-                   sa.or_(r.ended_on.is_(None), r.ended_on > ctx.as_of))
+                   sa.or_(r.ended_on.is_(None), r.ended_on > ctx.as_of), *ctx.only_asset(r.asset_id))
 
 
 def live_income(ctx: Ctx, entry=IncomeEntry):
@@ -441,7 +448,7 @@ def ledger(ctx: Ctx) -> Ledger:
                       sa.func.sum(_net_fen()).filter(sa.and_(e.period_year == pv_year, e.kind != "disposal")))
             # Only what a rule looks at: received after the cutoff, or belonging to one of the two years.
             .where(e.county_code == ctx.county_code, e.received_on <= ctx.as_of,
-                   sa.or_(e.received_on > cutoff, e.period_year.in_(sorted({year, pv_year}))))
+                   sa.or_(e.received_on > cutoff, e.period_year.in_(sorted({year, pv_year}))), *ctx.only_asset(e.asset_id))
             .group_by(e.asset_id, e.village_code)).all():
         if last_on is not None and last_on > out.last_income_on.get(asset_id, date.min):
             out.last_income_on[asset_id] = last_on
@@ -681,7 +688,7 @@ def income_on_disposed(ctx: Ctx):
     gone = dict(_run(
         sa.select(c.asset_id, sa.func.min(c.changed_on)).join(Asset, Asset.id == c.asset_id)
         .where(c.county_code == ctx.county_code, c.changed_on <= ctx.as_of, c.to_status.in_(("disposed", "scrapped")),
-               ctx.in_scope(Asset)).group_by(c.asset_id)).all())
+               ctx.in_scope(Asset), *ctx.only_asset(c.asset_id)).group_by(c.asset_id)).all())
     if not gone:
         return
     # The disposed assets' own entries, found by asset (an index), not a pass over the whole ledger.
@@ -718,10 +725,12 @@ def income_overdue(ctx: Ctx):
         sa.select(ContractReturn.asset_id, ContractReturn.kind, ContractReturn.basis, ContractReturn.period,
                   ContractReturn.start_on, ContractReturn.end_on, ContractReturn.principal,
                   ContractReturn.annual_rate_percent, ContractReturn.amount)
-        .where(ctx.in_scope(ContractReturn), ContractReturn.start_on <= ctx.as_of)).all()
+        .where(ctx.in_scope(ContractReturn), ContractReturn.start_on <= ctx.as_of,
+               *ctx.only_asset(ContractReturn.asset_id))).all()
     if not contracts:
         return
-    ids = sa.select(ContractReturn.asset_id).where(ctx.in_scope(ContractReturn), ContractReturn.start_on <= ctx.as_of)
+    ids = sa.select(ContractReturn.asset_id).where(ctx.in_scope(ContractReturn), ContractReturn.start_on <= ctx.as_of,
+                                                   *ctx.only_asset(ContractReturn.asset_id))
     rows = _run(
         sa.select(IncomeEntry.asset_id, IncomeEntry.kind, IncomeEntry.period_year, IncomeEntry.period_month,
                   IncomeEntry.period_quarter, sa.func.sum(_net_fen()))
@@ -1313,12 +1322,14 @@ def disposal_unapproved(ctx: Ctx):
     the county's order frozen on the request; or an asset 已处置/已报废 by the day with no disposal request
     executed by then at all (e.g. old data)."""
     r = DisposalRequest
+    executed_by_then = (ctx.in_scope(r), r.executed_on.is_not(None), r.executed_on <= ctx.as_of,
+                        *ctx.only_asset(r.asset_id))
     requests = _run(
         sa.select(r.id, r.asset_id, r.town_code, r.village_code, r.approval_order, r.executed_on)
-        .where(ctx.in_scope(r), r.executed_on.is_not(None), r.executed_on <= ctx.as_of)).all()
+        .where(*executed_by_then)).all()
     approvals = defaultdict(list)
     if requests:
-        ids = sa.select(r.id).where(ctx.in_scope(r), r.executed_on.is_not(None), r.executed_on <= ctx.as_of)
+        ids = sa.select(r.id).where(*executed_by_then)
         for rid, approver, decision, on in _run(
                 sa.select(DisposalApproval.request_id, DisposalApproval.approver, DisposalApproval.decision,
                           DisposalApproval.decided_on).where(DisposalApproval.request_id.in_(ids))).all():
@@ -1330,7 +1341,7 @@ def disposal_unapproved(ctx: Ctx):
             flagged[req.id] = (req, missing)
     assets = {}
     if flagged:
-        ids = sa.select(r.asset_id).where(ctx.in_scope(r), r.executed_on.is_not(None), r.executed_on <= ctx.as_of)
+        ids = sa.select(r.asset_id).where(*executed_by_then)
         assets = {a.id: a for a in _run(
             sa.select(Asset.id, Asset.code, Asset.name, Asset.category, Asset.town_code, Asset.village_code,
                       Asset.place_code).where(Asset.id.in_(ids))).all()}
@@ -1348,7 +1359,7 @@ def disposal_unapproved(ctx: Ctx):
     rows = _run(
         sa.select(Asset.id, Asset.code, Asset.name, Asset.category, Asset.town_code, Asset.village_code,
                   Asset.place_code, gone.c.gone_on).join(gone, gone.c.asset_id == Asset.id)
-        .where(ctx.in_scope(Asset), ~executed)).all()
+        .where(ctx.in_scope(Asset), ~executed, *ctx.only_asset(Asset.id))).all()
     for row in rows:
         yield ctx.asset_flag("DISPOSAL_UNAPPROVED", row, f"于{fmt_date(row.gone_on)}已处置或报废，无处置申请和审批记录")
 
@@ -1410,3 +1421,7 @@ def archive_message(kinds: list[str]) -> str:
 
 # Display order of the catalogue: by category as listed, then as registered.
 ORDER = [rid for cat in CATEGORIES for rid, r in RULES.items() if r.category == cat]
+# The rules whose every flag concerns one asset (``Flag.asset_id``), decided from that asset's rows alone: the
+# asset rules, and DISPOSAL_UNAPPROVED (keyed by the asset's disposal request, or by the asset when it has none).
+# What one asset's evaluation (``Ctx.asset_id``, its page) runs.
+ONE_ASSET_RULES = tuple(rid for rid in ORDER if RULES[rid].subject == "asset" or rid == "DISPOSAL_UNAPPROVED")

@@ -19,7 +19,7 @@ from ..places.models import Place
 from ..users.models import User
 from ..users.services import require_write
 from . import engine
-from .rules import CATEGORIES, RULES, SEVERITIES, Ctx, Flag, Settings
+from .rules import CATEGORIES, ONE_ASSET_RULES, RULES, SEVERITIES, Ctx, Flag, Settings
 
 
 def load_settings(county_code: str) -> Settings:
@@ -96,6 +96,18 @@ def flags_for(user, *, scope=None, as_of: date | None = None, rule=None, severit
     if acknowledged is not None:
         flags = [f for f in flags if f.acknowledged == acknowledged]
     return ctx, flags
+
+
+def flags_of_asset(asset, as_of: date | None = None) -> tuple[Ctx, list[Flag]]:
+    """The flags firing for one asset on the day (today by default), annotated: the rules whose flags concern
+    one asset (the asset rules and DISPOSAL_UNAPPROVED, ``rules.ONE_ASSET_RULES``), in the narrowest place
+    holding the asset (its village, else its town or county), reading this asset's rows only
+    (``Ctx.asset_id``), then the flags naming it. ``asset`` is one the caller has already read within the
+    user's scope."""
+    scope = asset.village_code or asset.town_code or asset.county_code
+    ctx = engine.build_context(scope, as_of or today_local(), asset_id=asset.id)
+    flags = [f for f in engine.evaluate_context(ctx, rule_ids=ONE_ASSET_RULES) if f.asset_id == asset.id]
+    return ctx, annotate(flags, ctx)
 
 
 def _scope_out(ctx: Ctx) -> dict:

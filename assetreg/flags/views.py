@@ -93,3 +93,31 @@ def export():
     name = quote(f"{title}（{ctx.as_of.isoformat()}）.xlsx")
     return Response(data, mimetype=XLSX_TYPE, headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}",
                                                        "Cache-Control": "no-store"})
+
+
+# --- the asset page's slot (registry/asset.html includes flags/asset_flags.html) ------------------------
+
+def _clauses() -> dict[str, tuple[str, str]]:
+    from .policy_clauses import CLAUSES
+
+    return {cid: (f"seed {seed}", text) for cid, seed, text, _ in CLAUSES}
+
+
+@bp.route("/assets/<int:asset_id>/flags")
+@login_required
+def asset_flags(asset_id):
+    """The asset page's flags as an HTML fragment (an asset out of scope: 404)."""
+    from ..assets.services import get_asset
+
+    return render_template("flags/_asset_flags.html", a=get_asset(current_user, asset_id))
+
+
+@bp.app_template_global()
+def flags_of_asset(a) -> dict:
+    """The flags firing today for the asset, with each rule's basis clauses and the link to the flag list of
+    that rule at the asset's place."""
+    ctx, flags = services.flags_of_asset(a)
+    place = ({"village_code": a.village_code} if a.village_code else {"town_code": a.town_code} if a.town_code
+             else {})
+    return {"as_of": ctx.as_of, "flags": flags, "rules": RULES, "severities": SEVERITIES, "clauses": _clauses(),
+            "list_url": lambda rule_id: url_for("flags_pages.index", rule=rule_id, **place)}

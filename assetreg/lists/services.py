@@ -265,6 +265,20 @@ def repeal_regulation(user, regulation_id: int, *, repealed_on: date) -> Regulat
 
 def create_document(user, data: dict) -> ArchiveDocument:
     """File a document in the archive of a level, for an asset or for a place (basis: P05)."""
+    return _add_document(user, data, _document_codes(user, data))
+
+
+def file_document_with_upload(user, app, data: dict, *, stream, filename: str | None) -> ArchiveDocument:
+    """File a document together with its uploaded file (the asset page's form): the document's checks run
+    first, so a refused one keeps no file; then the file is kept (typed by its content, size-limited) and
+    the document filed with it. Both writes are logged; the caller commits once."""
+    codes = _document_codes(user, {**data, "file_id": None})
+    stored = upload_file(user, app, stream, filename)
+    return _add_document(user, {**data, "file_id": stored.id}, codes)
+
+
+def _document_codes(user, data: dict) -> dict:
+    """Every check of a new document (target, scope, level, date, archive number); its county/town/village."""
     asset_id, place_code = data.get("asset_id"), data.get("place_code")
     if (asset_id is None) == (place_code is None):
         raise RuleViolation("请指定资产或区划（二选一）", {"asset_id": ["资产与区划须且只能填一项"],
@@ -291,9 +305,13 @@ def create_document(user, data: dict) -> ArchiveDocument:
             ArchiveDocument.county_code == codes["county_code"], ArchiveDocument.level == level,
             ArchiveDocument.archive_no == data["archive_no"])):
         raise Conflict("档案号已存在", {"archive_no": [f"本县{LEVELS[level]}档案已有该档案号"]}, code="duplicate_archive_no")
-    doc = ArchiveDocument(**codes, asset_id=asset_id, level=level, kind=data["kind"], archive_no=data["archive_no"],
-                          title=data["title"], filed_on=data["filed_on"], file_id=_usable_file(user, data.get("file_id")),
-                          created_by_id=getattr(user, "id", None))
+    return codes
+
+
+def _add_document(user, data: dict, codes: dict) -> ArchiveDocument:
+    doc = ArchiveDocument(**codes, asset_id=data.get("asset_id"), level=data["level"], kind=data["kind"],
+                          archive_no=data["archive_no"], title=data["title"], filed_on=data["filed_on"],
+                          file_id=_usable_file(user, data.get("file_id")), created_by_id=getattr(user, "id", None))
     db.session.add(doc)
     db.session.flush()
     record_change(user, entity="archive_document", entity_id=doc.id, action="create", after=snapshot(doc), **codes)
@@ -328,6 +346,28 @@ def list_documents(user, *, asset_id=None, place_code=None, level=None, kind=Non
     items = db.session.scalars(q.order_by(ArchiveDocument.filed_on.desc(), ArchiveDocument.id.desc())
                                .limit(per_page).offset((page - 1) * per_page)).all()
     return {"items": list(items), "page": page, "per_page": per_page, "total": total}
+
+
+def asset_archive(user, asset) -> dict:
+    """The archive of one asset for its page: the documents the user may see (each with its file's name and
+    size), the kinds the county requires for the asset's current status and category, and those filed at
+    no level, decided as on the 三级档案清单 (``rules.required_kinds``/``missing_kinds``). Two queries.
+    ``asset`` is one the caller has already read within the user's scope."""
+    rows = db.session.execute(
+        _documents_visible(user).add_columns(StoredFile.original_name, StoredFile.size)
+        .outerjoin(StoredFile, StoredFile.id == ArchiveDocument.file_id)
+        .where(ArchiveDocument.asset_id == asset.id)).all()
+    documents = [{"id": d.id, "level": d.level, "level_label": LEVELS[d.level], "kind": d.kind,
+                  "kind_label": DOCUMENT_KINDS[d.kind], "archive_no": d.archive_no, "title": d.title,
+                  "filed_on": d.filed_on, "file_id": d.file_id, "file_name": name, "file_size": size}
+                 for d, name, size in rows]
+    documents.sort(key=lambda d: (rules.LEVEL_RANK[d["level"]], d["filed_on"], d["archive_no"], d["id"]))
+    requirements = [(r.status, r.category, r.kind) for r in _requirements(asset.county_code)]
+    required = rules.required_kinds(asset.status, asset.category, requirements)
+    missing = rules.missing_kinds(required, (d["kind"] for d in documents))
+    return {"documents": documents, "required": required, "missing": missing,
+            "required_labels": [DOCUMENT_KINDS[k] for k in required],
+            "missing_labels": [DOCUMENT_KINDS[k] for k in missing]}
 
 
 # --- required kinds -----------------------------------------------------------------------------

@@ -1,16 +1,20 @@
-"""Pages of the four lists (/lists, /lists/<kind>) and the combined workbook (/lists/export.xlsx)."""
+"""Pages of the four lists (/lists, /lists/<kind>) and the combined workbook (/lists/export.xlsx); the asset
+page's archive slot (documents_of_asset) and its upload form (/assets/<id>/documents)."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
 import marshmallow as ma
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..core.errors import RuleViolation
 from ..core.time import today_local
-from . import schemas, services, xlsx
+from ..extensions import db
+from ..users.services import WRITERS, in_scope, require_write
+from . import rules, schemas, services, storage, xlsx
+from .models import DOCUMENT_KINDS, LEVELS
 
 bp = Blueprint("lists_pages", __name__, template_folder="templates")
 
@@ -79,3 +83,115 @@ def export():
     return Response(data, mimetype=XLSX_TYPE,
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}",
                              "Cache-Control": "no-store"})
+
+
+# --- the asset page's archive slot (registry/asset.html includes lists/asset_documents.html) -------------
+
+_DOCUMENT_FIELDS = ("kind", "archive_no", "title", "level", "filed_on")
+
+
+def _may_file(a) -> bool:
+    return current_user.role in WRITERS["lists"] and in_scope(current_user, a.county_code, a.town_code,
+                                                               a.village_code)
+
+
+def _levels_for(a) -> dict[str, str]:
+    """The archives a document of the asset may go to: its place's level or above (the county keeps copies
+    of a village's files), and none above the user's own level (as the service checks)."""
+    place_level = rules.level_of(a.place_code)
+    own = rules.LEVEL_RANK[current_user.scope_level]
+    return {lv: label for lv, label in LEVELS.items()
+            if rules.level_allowed(lv, place_level) and rules.LEVEL_RANK[lv] >= own}
+
+
+def _upload_limit_bytes() -> int:
+    """What a page upload may weigh: the store's limit, and the request body limit the CSRF check reads under."""
+    body = current_app.config.get("MAX_CONTENT_LENGTH")
+    return min(storage.max_bytes(current_app), body) if body else storage.max_bytes(current_app)
+
+
+def size_label(size: int | None) -> str:
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} 字节"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _document_defaults(a, missing: list[str]) -> dict:
+    levels = list(_levels_for(a))
+    return {"kind": missing[0] if missing else "", "level": levels[-1] if levels else "",
+            "filed_on": today_local().isoformat()}
+
+
+def _upload_context(a) -> dict:
+    return {"kinds": DOCUMENT_KINDS, "levels": _levels_for(a), "limit_label": size_label(_upload_limit_bytes()),
+            "accept": ",".join(sorted(storage.EXTENSIONS))}
+
+
+@bp.app_template_global()
+def documents_of_asset(a) -> dict:
+    """The asset's documents and missing required kinds, and the upload form when the user may file: two
+    queries whatever the number of documents."""
+    data = services.asset_archive(current_user, a)
+    data["can_upload"] = _may_file(a)
+    data["size_label"] = size_label
+    if data["can_upload"]:
+        data.update(_upload_context(a), values=_document_defaults(a, data["missing"]))
+    return data
+
+
+def _document_form(a, *, values: dict, errors: dict | None = None, message: str | None = None, status: int = 200):
+    return render_template("lists/asset_document_form.html", a=a, values=values, errors=errors or {},
+                           message=message, **_upload_context(a)), status
+
+
+def _load_document(a, raw: dict, upload) -> dict:
+    """The form through the API's DocumentCreate (the asset fixed by the URL), and a file required: every
+    field's error at once."""
+    from ..web.forms import FormInvalid, load_form
+
+    errors: dict = {}
+    data = None
+    try:
+        data = load_form(schemas.DocumentCreate(), {**raw, "asset_id": str(a.id)})
+    except FormInvalid as exc:
+        errors = dict(exc.errors)
+    if upload is None or not upload.filename:
+        errors["file"] = ["请选择要上传的文件"]
+    if errors:
+        raise FormInvalid(errors)
+    return data
+
+
+@bp.route("/assets/<int:asset_id>/documents", methods=["GET", "POST"])
+@login_required
+def asset_document(asset_id):
+    """File a document with its file in the asset's archive. A refusal (bad field, forged type, too large)
+    re-renders the form with the errors inline (422) and writes nothing; out of scope: 404 to read, 403 to
+    write."""
+    from ..assets.services import get_asset
+    from ..web.forms import FormInvalid
+    from ..web.views_registry import commit_or_invalid
+
+    a = get_asset(current_user, asset_id, for_update=request.method == "POST")
+    require_write(current_user, "lists", county_code=a.county_code, town_code=a.town_code,
+                  village_code=a.village_code)
+    if request.method == "GET":
+        return _document_form(a, values=_document_defaults(a, services.asset_archive(current_user, a)["missing"]))
+    raw = {k: request.form.get(k, "") for k in _DOCUMENT_FIELDS}
+    upload = request.files.get("file")
+    try:
+        data = _load_document(a, raw, upload)
+        try:
+            doc = commit_or_invalid(lambda: services.file_document_with_upload(
+                current_user, current_app, data, stream=upload.stream, filename=upload.filename))
+        except storage.TooLarge as exc:
+            db.session.rollback()
+            raise FormInvalid.from_domain(exc) from None
+    except FormInvalid as exc:
+        return _document_form(a, values=raw, errors=exc.errors, message=exc.message, status=422)
+    flash(f"已归档“{doc.title}”（{DOCUMENT_KINDS[doc.kind]}，档案号 {doc.archive_no}）", "success")
+    return redirect(url_for("registry.asset", asset_id=a.id) + "#documents")
