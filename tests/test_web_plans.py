@@ -177,6 +177,7 @@ def test_plan_page_shows_figures_lines_warnings_and_links(app, world, a1, plan):
         editing = who == "vc_a1"
         assert ("保存分配项" in html) is editing and ("自动填充到户明细" in html) is editing, who
         assert ("plan_editor.js" in html) is editing
+        assert ("修改上年结转/备注" in html) is editing and (f'action="/plans/{plan["id"]}/header' in html) is editing
     html = text(login(app, "vc_a1").get(f"/plans/{plan['id']}"))
     assert value_of(html, "alloc.public_works.amount") == "5000.00"
     assert value_of(html, "relief.0.household") == poor.number and value_of(html, "relief.0.amount") == "1500.00"
@@ -466,6 +467,7 @@ def test_other_village_gets_404_and_cannot_post(app, world, a1, plan):
                                                              [{"household": hs[1].number, "amount": "100.00"}])),
             (f"/plans/{plan['id']}/fill", {"version": v, "purpose": "relief", "method": "equal", "action": "apply"}),
             (f"/plans/{plan['id']}/fill", {"version": v, "purpose": "relief", "method": "equal", "action": "preview"}),
+            (f"/plans/{plan['id']}/header", {"version": v, "carry_over": "500.00", "note": "改"}),
         ]
         for url, data in posts:
             r = c.post(url, data=data)
@@ -484,6 +486,8 @@ def test_other_village_gets_404_and_cannot_post(app, world, a1, plan):
         r = c.post(f"/plans/{plan['id']}/lines/relief", data=lines_form(v, "relief", "100.00", [
             {"household": hs[1].number, "amount": "100.00"}]))
         assert r.status_code == 403, who
+        r = c.post(f"/plans/{plan['id']}/header", data={"version": v, "carry_over": "500.00", "note": "改"})
+        assert r.status_code == 403, who
     assert counts() == before
 
 
@@ -500,12 +504,18 @@ def test_csrf_is_required_on_the_plan_forms(app, world, a1, plan, monkeypatch):
     assert c.post("/plans/new", data={"village_code": VILLAGE_A1, "year": "2023"}).status_code == 400
     assert c.post(f"/plans/{plan['id']}/fill", data={"purpose": "relief", "method": "equal"}).status_code == 400
     assert c.post(f"/plans/{plan['id']}/lines/relief", data={"relief.amount": "1"}).status_code == 400
+    header = {"version": str(plan["version"]), "carry_over": "100.00", "note": ""}
+    assert c.post(f"/plans/{plan['id']}/header", data=header).status_code == 400
+    assert c.post(f"/plans/{plan['id']}/header", data={**header, "csrf_token": "forged"}).status_code == 400
     assert counts() == before
     html = text(c.get(f"/plans/{plan['id']}"))
-    assert html.count('name="csrf_token"') == 3  # allocations, fill (no lines form yet), logout
+    assert html.count('name="csrf_token"') == 4  # carry-over/note, allocations, fill (no lines form yet), logout
     token = csrf_token(html)
     assert c.post(url, data={**form, "csrf_token": token}).status_code == 302
     assert counts()["plan_allocations"] == before["plan_allocations"] + 1
+    r = c.post(f"/plans/{plan['id']}/header", data={**header, "version": str(version_of(plan["id"])),
+                                                    "csrf_token": token})
+    assert r.status_code == 302 and db.session.get(DistributionPlan, plan["id"]).carry_over == D("100.00")
 
 
 # --- bounded queries -------------------------------------------------------------------------------
@@ -555,9 +565,10 @@ def test_odd_query_strings_never_fail(app, world, a1, plan, qs):
 def test_bad_ids_and_bodies_never_fail(app, world, a1, plan):
     c = login(app, "vc_a1")
     for url in ("/plans/0", "/plans/99999999", "/plans/99999999999999999999", "/plans/abc", "/plans/-1",
-                f"/plans/{plan['id']}/lines/relief"):
+                f"/plans/{plan['id']}/lines/relief", f"/plans/{plan['id']}/header"):
         assert c.get(url).status_code in (404, 405), url
     for url in ("/plans/99999999/allocations", "/plans/99999999/fill", "/plans/99999999/lines/relief",
+                "/plans/99999999/header", "/plans/99999999999999999999/header",
                 f"/plans/{plan['id']}/lines/carry", f"/plans/{plan['id']}/lines/%00"):
         assert c.post(url, data={"version": "1"}).status_code == 404, url
     before = counts()
@@ -573,6 +584,13 @@ def test_bad_ids_and_bodies_never_fail(app, world, a1, plan):
         ("fill", {"purpose": "relief", "method": "tier", "tiers.0.min_size": "abc", "tiers.0.amount": "x",
                   "tiers.0.status": "rich", "tiers.0.labour": "strong", "action": "preview"}),
         ("fill", {"purpose": "relief", "method": "weights", "weights": "a b c d\n" * 3, "action": "preview"}),
+        ("header", {}),
+        ("header", {"version": "9" * 30, "carry_over": "9" * 30}),
+        ("header", {"version": "-3", "carry_over": "1e5", "note": "x" * 5000}),
+        ("header", {"carry_over": "１００", "note": "ok"}),
+        ("header", {"carry_over": "NaN", "version": "abc", "unknown": "1"}),
+        ("header", {"carry_over": "Infinity"}),
+        ("header", {"carry_over": "-0.01"}),
     ]
     for path, data in odd:
         r = c.post(f"/plans/{plan['id']}/{path}", data=data)
@@ -582,6 +600,9 @@ def test_bad_ids_and_bodies_never_fail(app, world, a1, plan):
     # A NUL character: PostgreSQL refuses it in text (422 page, nothing written); SQLite stores it.
     r = c.post(f"/plans/{plan['id']}/allocations", data={"version": str(plan["version"]),
                                                          "alloc.relief.amount": "1.00", "alloc.relief.use": "a\x00b"})
+    assert r.status_code in (302, 422)
+    r = c.post(f"/plans/{plan['id']}/header", data={"version": str(version_of(plan["id"])), "carry_over": "1.00",
+                                                    "note": "a\x00b"})
     assert r.status_code in (302, 422)
 
 
@@ -608,3 +629,114 @@ console.log(JSON.stringify(out));
     assert out["sum"] == 30  # 0.1 + 0.2 is exactly 0.30 yuan
     assert out["big"] == 100000000000000
     assert out["fmt"] == ["1,234.56", "0.05", "0.00", "-1.50", "1,000,000,000,000.00"]
+
+
+# --- carry-over and note (/plans/<id>/header) ------------------------------------------------------
+
+def plan_row(plan_id) -> tuple:
+    db.session.expire_all()
+    p = db.session.get(DistributionPlan, plan_id)
+    return p.carry_over, p.note, p.available, p.version
+
+
+def test_change_carry_over_and_note(app, world, a1, plan):
+    from assetreg.changelog.models import ChangeLogEntry
+
+    c = login(app, "vc_a1")
+    html = text(c.get(f"/plans/{plan['id']}"))
+    assert "修改上年结转/备注" in html and value_of(html, "carry_over") == "0.00"
+    v = version_of(plan["id"])
+    before = counts()
+    r = c.post(f"/plans/{plan['id']}/header", data={"version": str(v), "carry_over": "1,234.56",
+                                                    "note": "含2023年度结余"})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/plans/{plan['id']}#summary")
+    assert plan_row(plan["id"]) == (D("1234.56"), "含2023年度结余", D("16234.56"), v + 1)
+    assert counts()["change_log"] == before["change_log"] + 1
+    entry = db.session.scalars(sa.select(ChangeLogEntry).order_by(ChangeLogEntry.id.desc())).first()
+    assert (entry.entity, entry.entity_id, entry.action, entry.actor_id) == (
+        "distribution_plan", str(plan["id"]), "update", world.users["vc_a1"].id)
+    assert D(str(entry.before["carry_over"])) == D("0") and D(str(entry.after["carry_over"])) == D("1234.56")
+    assert entry.after["note"] == "含2023年度结余"
+    html = text(c.get(f"/plans/{plan['id']}"))
+    assert "上年结转和备注已保存，可分配收益为 16,234.56 元" in html
+    assert "可分配收益 = 清算净收益 15,000.00 元 + 上年结转 1,234.56 元 = 16,234.56 元" in html
+    assert 'data-available-fen="1623456"' in html  # the allocations editor checks against the new figure
+    assert value_of(html, "carry_over") == "1234.56" and "含2023年度结余</textarea>" in html
+    # A blank note clears it; the carry-over back to nothing.
+    r = c.post(f"/plans/{plan['id']}/header", data={"version": str(v + 1), "carry_over": "0", "note": "  "})
+    assert r.status_code == 302
+    assert plan_row(plan["id"]) == (D("0.00"), None, D("15000.00"), v + 2)
+
+
+@pytest.mark.parametrize("change, field, message", [
+    ({"carry_over": "abc"}, "carry_over", "应为金额"),
+    ({"carry_over": "-5.00"}, "carry_over", "金额应在"),
+    ({"carry_over": "1.234"}, "carry_over", "最多两位小数"),
+    ({"carry_over": ""}, "carry_over", "不能为空"),
+    ({"carry_over": "1e3"}, "carry_over", "应为金额"),
+    ({"note": "备" * 1001}, "note", "1000"),
+    # 15,000.00 settled + 999.99 is less than the 15,500.00 already allocated
+    ({"carry_over": "499.99"}, "carry_over", "少于已分配的 15500.00 元"),
+    ({"version": "abc"}, None, "应为整数"),
+])
+def test_bad_carry_over_or_note_is_refused_inline(app, world, a1, change, field, message):
+    plan = new_plan(world.vc_a1, VILLAGE_A1, carry_over="1000.00", note="原备注")
+    assert put_allocations(world.vc_a1, plan["id"], [{"purpose": "public_works", "amount": "15500.00"}]).status_code == 200
+    row = plan_row(plan["id"])
+    before = counts()
+    form = {"version": str(row[3]), "carry_over": "2000.00", "note": "新备注", **change}
+    r = login(app, "vc_a1").post(f"/plans/{plan['id']}/header", data=form)
+    assert r.status_code == 422
+    html = text(r)
+    if field:
+        assert message in (error_of(html, field) or ""), (field, error_of(html, field))
+    assert message in html[html.find('class="form-errors"'):]  # the summary says it too
+    assert '<details id="header" open>' in html
+    assert value_of(html, "carry_over") == form["carry_over"]  # what was typed stays
+    assert counts() == before and plan_row(plan["id"]) == row
+    assert "16,000.00" in html  # the figures shown are still the saved ones
+
+
+def test_stale_version_is_a_conflict(app, world, a1, plan):
+    v = version_of(plan["id"])
+    r = world.vc_a1.patch(f"/api/v1/plans/{plan['id']}", json={"version": v, "note": "他人先改"})
+    assert r.status_code == 200, r.json
+    row = plan_row(plan["id"])
+    before = counts()
+    r = login(app, "vc_a1").post(f"/plans/{plan['id']}/header", data={"version": str(v), "carry_over": "800.00",
+                                                                     "note": "我的修改"})
+    assert r.status_code == 409
+    html = text(r)
+    box = html[html.find('class="form-errors"'):]
+    assert "该分配方案已被他人修改，请刷新后重试" in box and f"版本：当前版本为 {v + 1}" in box
+    assert value_of(html, "carry_over") == "800.00" and "我的修改</textarea>" in html
+    assert counts() == before and plan_row(plan["id"]) == row
+
+
+def test_locked_plan_refuses_carry_over_changes(app, world, a1, plan):
+    put_allocations(world.vc_a1, plan["id"], [{"purpose": "public_works", "amount": "15000.00"}])
+    run_to(world, plan["id"], "town_review")
+    c = login(app, "vc_a1")
+    assert "修改上年结转/备注" not in text(c.get(f"/plans/{plan['id']}"))
+    row = plan_row(plan["id"])
+    before = counts()
+    r = c.post(f"/plans/{plan['id']}/header", data={"version": str(row[3]), "carry_over": "100.00", "note": "x"})
+    assert r.status_code == 422
+    html = text(r)
+    assert "方案已提交乡镇审核，分配内容不能再修改" in html[html.find('class="form-errors"'):]
+    assert "town_reviewed" not in html and "修改上年结转/备注" not in html
+    assert counts() == before and plan_row(plan["id"]) == row
+
+
+def test_only_the_drafting_village_may_change_carry_over(app, world, a1, plan):
+    row = plan_row(plan["id"])
+    before = counts()
+    form = {"version": str(row[3]), "carry_over": "500.00", "note": "改"}
+    for who in ("fin_a", "auditor", "auditor_a", "admin"):
+        c = login(app, who)
+        assert "修改上年结转/备注" not in text(c.get(f"/plans/{plan['id']}")), who
+        assert c.post(f"/plans/{plan['id']}/header", data=form).status_code == 403, who
+    for who in ("vc_b1", "vc_a2", "fin_b"):
+        r = login(app, who).post(f"/plans/{plan['id']}/header", data=form)
+        assert r.status_code == 404 and "桃源村" not in text(r), who
+    assert counts() == before and plan_row(plan["id"]) == row

@@ -28,6 +28,7 @@ from .models import (
     EDITABLE_STATUSES,
     MEETINGS,
     PURPOSES,
+    STATUSES,
     STEP_STATUS,
     STEPS,
     DistributionPlan,
@@ -246,7 +247,7 @@ def _check_version(plan: DistributionPlan, version: int | None) -> None:
 
 def _check_editable(plan: DistributionPlan) -> None:
     if plan.status not in EDITABLE_STATUSES:
-        raise Conflict("方案已提交乡镇审核，分配内容不能再修改", {"status": [f"当前状态：{plan.status}"]},
+        raise Conflict("方案已提交乡镇审核，分配内容不能再修改", {"status": [f"当前状态：{STATUSES.get(plan.status, plan.status)}"]},
                        code="plan_locked")
 
 
@@ -721,7 +722,7 @@ def _log_objection(user, plan, objection, action, before=None):
 def record_objection(user, plan_id: int, data: dict) -> PlanObjection:
     plan = _plan_for_write(user, plan_id, OBJECTION_ROLES)
     if plan.status != "in_notice":
-        raise Conflict("方案不在公示期，不能登记异议", {"status": [f"当前状态：{plan.status}"]}, code="not_in_notice")
+        raise Conflict("方案不在公示期，不能登记异议", {"status": [f"当前状态：{STATUSES.get(plan.status, plan.status)}"]}, code="not_in_notice")
     notice = plan.step("notice")
     raised_on = data["raised_on"]
     if raised_on > today_local():

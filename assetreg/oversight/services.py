@@ -31,6 +31,7 @@ from .models import (
     APPROVERS,
     DISPOSAL_GROUNDS,
     DISPOSAL_METHODS,
+    DISPOSAL_STATUSES,
     Audit,
     DisposalApproval,
     DisposalRequest,
@@ -713,7 +714,8 @@ def _disposal_for_write(user, request_id: int, roles: set[str], version: int | N
 
 
 def _out_of_order(req: DisposalRequest, step: str) -> Conflict:
-    return Conflict(f"处置程序顺序不对：当前为“{req.status}”，不能{step}", {"status": [f"当前状态：{req.status}"]},
+    return Conflict(f"处置程序顺序不对：当前为“{DISPOSAL_STATUSES.get(req.status, req.status)}”，不能{step}",
+                    {"status": [f"当前状态：{DISPOSAL_STATUSES.get(req.status, req.status)}"]},
                     code="out_of_order")
 
 
@@ -876,7 +878,8 @@ def _finish(user, req: DisposalRequest, *, on: date, proceeds, payer, voucher_no
 def execute_disposal(user, request_id: int, data: dict) -> DisposalRequest:
     req = _disposal_for_write(user, request_id, DISPOSAL_ROLES, data.get("version"))
     if req.status != "approved":
-        raise Conflict("全部审批通过后才能执行处置", {"status": [f"当前状态：{req.status}"]}, code="not_approved")
+        raise Conflict("全部审批通过后才能执行处置",
+                       {"status": [f"当前状态：{DISPOSAL_STATUSES.get(req.status, req.status)}"]}, code="not_approved")
     _check_step_date(req, data["executed_on"], "executed_on")
     before = snapshot(req)
     _finish(user, req, on=data["executed_on"], proceeds=data["proceeds"], payer=data.get("payer"),

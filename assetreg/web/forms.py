@@ -30,7 +30,7 @@ _MESSAGES = [
      lambda m: "不能为空" if m.group(1) == "1" else f"至少{m.group(1)}个字符"),
     (re.compile(r"Longer than maximum length (\d+)\."), lambda m: f"最多{m.group(1)}个字符"),
     (re.compile(r"Length must be between (\d+) and (\d+)\."),
-     lambda m: f"最多{m.group(2)}个字符" if m.group(1) == "1" else f"长度应在{m.group(1)}至{m.group(2)}之间"),
+     lambda m: f"最多{m.group(2)}个字符" if m.group(1) in ("0", "1") else f"长度应在{m.group(1)}至{m.group(2)}之间"),
     (re.compile(r"Must be one of: .*"), lambda m: "请从列表中选择"),
     (re.compile(r"Must be greater than or equal to (\S+) and less than or equal to (\S+)\."),
      lambda m: f"应在 {m.group(1)} 至 {m.group(2)} 之间"),

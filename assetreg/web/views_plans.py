@@ -1,5 +1,6 @@
 """Distribution plan pages (收益分配方案): the list, the new-plan form, and the plan page with its editor —
-allocations, household lines per purpose and the fill helpers — all posting to distribution/services.py.
+carry-over and note, allocations, household lines per purpose and the fill helpers — all posting to
+distribution/services.py.
 A refusal re-renders the page with the typed values and errors naming the row (HTTP 422), writing nothing;
 live totals in the browser come from static/plan_editor.js."""
 
@@ -168,9 +169,9 @@ def _tier_rows(rows: list[dict]) -> list[dict]:
 
 
 def _plan_page(plan_id: int, *, status: int = 200, alloc_form=None, lines_form=None, fill_form=None,
-               preview=None):
-    """The plan page. ``alloc_form``/``lines_form``/``fill_form`` carry a refused form's values and errors
-    (``lines_form`` also its purpose) so it comes back as typed; ``preview`` is a fill preview."""
+               preview=None, header_form=None):
+    """The plan page. ``header_form``/``alloc_form``/``lines_form``/``fill_form`` carry a refused form's values
+    and errors (``lines_form`` also its purpose) so it comes back as typed; ``preview`` is a fill preview."""
     plan = services.get_plan(current_user, plan_id)
     households = _village_households(plan)
     by_id = {h.id: h for h in households}
@@ -196,10 +197,13 @@ def _plan_page(plan_id: int, *, status: int = 200, alloc_form=None, lines_form=N
     fill_form = {**fill_form, "tiers": _tier_rows(fill_form["tiers"])}
     if alloc_form is None:
         alloc_form = {"values": _alloc_values(plan), "errors": {}, "summary": [], "message": None}
+    if header_form is None:
+        header_form = {"values": {"version": plan.version, "carry_over": _money(plan.carry_over),
+                                  "note": plan.note or ""}, "errors": {}, "summary": [], "message": None}
     lines_fen = {a.purpose: to_fen(a.lines_total) for a in plan.allocations if a.lines}
     return render_template(
         "plans/plan.html", plan=plan, can_edit=can_edit, order=order, allocations=allocations,
-        households=households, by_id=by_id, alloc_form=alloc_form, lines_forms=lines_forms, fill_form=fill_form,
+        households=households, by_id=by_id, header_form=header_form, alloc_form=alloc_form, lines_forms=lines_forms, fill_form=fill_form,
         preview=preview, lines_fen=lines_fen, available_fen=to_fen(plan.available),
         line_purposes=LINE_PURPOSES, purposes=PURPOSES, statuses=STATUSES, steps=STEPS, fill_methods=FILL_METHODS,
         warning_labels=WARNING_LABELS, household_statuses=HOUSEHOLD_STATUSES, labour=LABOUR,
@@ -209,6 +213,44 @@ def _plan_page(plan_id: int, *, status: int = 200, alloc_form=None, lines_form=N
 @bp.route("/plans/<int:plan_id>")
 def plan(plan_id):
     return _plan_page(plan_id)
+
+
+# --- carry-over and note -------------------------------------------------------------------------
+
+HEADER_LABELS = {"carry_over": "上年结转", "note": "备注", "version": "版本"}
+
+
+@bp.route("/plans/<int:plan_id>/header", methods=["POST"])
+def plan_header(plan_id):
+    """Change the plan's carry-over (上年结转) and note (备注) through the API's PlanUpdate; the available
+    figure follows. A stale version comes back with 409, any other refusal with 422, nothing written."""
+    plan = services.get_plan(current_user, plan_id)
+    _require_drafter(plan)
+    form = request.form
+    raw = {"carry_over": form.get("carry_over", ""), "note": form.get("note", "")}
+    if (form.get("version") or "").strip():  # none sent: no version check, as in the other plan forms
+        raw["version"] = form["version"]
+    status = 422
+    try:
+        data = load_form(schemas.PlanUpdate(), raw)
+        try:
+            updated = services.update_plan(current_user, plan_id, data)
+            db.session.commit()
+        except (RuleViolation, Conflict) as exc:
+            db.session.rollback()
+            status = 409 if exc.code == "version_conflict" else 422
+            raise FormInvalid.from_domain(exc) from None
+    except FormInvalid as exc:
+        db.session.rollback()
+        # A locked plan: the message says so and the form is gone; its raw status code is not for the page.
+        errors = {k: v for k, v in exc.errors.items() if k != "status"}
+        return _plan_page(plan_id, status=status, header_form={
+            "values": form, "errors": errors, "message": exc.message,
+            "summary": _summary(errors, lambda key: HEADER_LABELS.get(key, ""))})
+    from .filters import money
+
+    flash(f"上年结转和备注已保存，可分配收益为 {money(updated.available)} 元", "success")
+    return redirect(url_for("plans_pages.plan", plan_id=plan_id) + "#summary")
 
 
 # --- allocations ---------------------------------------------------------------------------------
