@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from assetreg.changelog.models import ChangeLogEntry
+from assetreg.core.access import level_of
 from assetreg.extensions import db
 from assetreg.lists import rules
 from assetreg.lists.models import Regulation, RegulationPlace
@@ -37,7 +38,7 @@ def test_who_records_rules_at_which_level(world, client, issuer, status):
     assert r.status_code == status, r.json
     assert count(Regulation) == (1 if status == 201 else 0)
     if status == 201:
-        assert r.json["level"] == rules.level_of(issuer) and r.json["place_codes"] == []
+        assert r.json["level"] == level_of(issuer) and r.json["place_codes"] == []
         log = db.session.scalars(sa.select(ChangeLogEntry).where(ChangeLogEntry.entity == "regulation")).one()
         assert log.action == "create" and log.actor_name == client and log.after["title"] == body(issuer)["title"]
 

@@ -8,11 +8,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from ..changelog.services import record_change, snapshot
+from ..core.access import require_write, scope_clause
 from ..core.errors import Conflict, NotFound, RuleViolation
 from ..core.time import today_local
 from ..extensions import db
 from ..places.models import Place
-from ..users.services import require_write, scope_clause
 from . import rules
 from .models import SUBTYPES, Asset, AssetFunding, AssetStatusChange, DepreciationPolicy
 

@@ -74,10 +74,10 @@ def record_change(actor, *, entity: str, entity_id, action: str, county_code: st
 
 def list_changes(user, *, entity=None, entity_id=None, since=None, until=None, page=1, per_page=50):
     """The log within the reader's scope, newest first. Only auditors and county admins read it."""
+    from ..core.access import scope_clause, sees_everything
     from ..core.errors import Forbidden
-    from ..users.services import scope_clause
 
-    if user.role not in ("auditor", "county_admin"):
+    if not sees_everything(user):
         raise Forbidden("只有审计/纪检和县级管理员可以查看操作日志")
     q = sa.select(ChangeLogEntry).where(
         ChangeLogEntry.county_code == user.county_code, scope_clause(ChangeLogEntry, user)

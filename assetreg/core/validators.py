@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from .access import LEVEL_LENGTHS  # 统计用区划代码: the one level map
+
 # GB 11643-1999 citizen identity number: 17 digits + check character (ISO 7064 MOD 11-2).
 _ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _ID_CHECK = "10X98765432"
@@ -44,8 +46,6 @@ def is_valid_credit_code(value: str) -> bool:
     return credit_code_check_char(value[:17]) == value[17]
 
 
-# 统计用区划代码: county 6 digits, town 9, village 12; a child's code starts with its parent's.
-LEVEL_LENGTHS = {"county": 6, "town": 9, "village": 12}
 
 
 def division_code_error(code: str, level: str, parent_code: str | None) -> str | None:

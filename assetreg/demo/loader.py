@@ -22,6 +22,7 @@ from ..assets import services as asset_services
 from ..assets.models import CATEGORIES, STATUSES, Asset, DepreciationPolicy
 from ..assets.rules import IN_SERVICE
 from ..changelog.services import record_change, snapshot
+from ..core.access import ROLES
 from ..core.money import from_fen, round_half_up, split_largest_remainder
 from ..core.validators import make_credit_code, make_id_number
 from ..custody.models import AssetCustody, AssetOperation
@@ -31,7 +32,7 @@ from ..households.models import STATUSES as HOUSEHOLD_STATUSES
 from ..places.models import Place
 from ..places.services import create_place
 from ..rights.models import FIVE_RIGHTS, AssetRight
-from ..users.models import ROLES, User
+from ..users.models import User
 from ..users.services import create_user, issue_token, revoke_tokens
 from . import names as N
 from .oversight import OversightSummary, load_oversight, summarize_oversight

@@ -37,6 +37,7 @@ from flask import current_app
 
 from ..assets.models import Asset, AssetStatusChange
 from ..changelog.services import record_change, snapshot
+from ..core.access import level_of
 from ..core.money import ZERO, round_half_up
 from ..core.time import now_utc
 from ..custody.models import AssetCustody, AssetOperation
@@ -301,7 +302,7 @@ class _Oversight:
     def file_document(self, user: User, *, kind: str, title: str, filed_on: date, asset: _A | None = None,
                       place_code: str | None = None, level: str | None = None, file_id: int | None = None) -> int:
         where = asset.place_code if asset is not None else place_code
-        level = level or {6: "county", 9: "town", 12: "village"}[len(where)]
+        level = level or level_of(where)
         number_place = where if level != "county" else self.county
         doc = lists.create_document(user, {
             "asset_id": asset.id if asset is not None else None,

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from ..assets.models import Asset, AssetStatusChange
 from ..changelog.services import record_change, snapshot
+from ..core.access import level_of
 from ..core.money import ZERO, round_half_up
 from ..core.time import now_utc
 from ..custody.models import AssetOperation
@@ -828,7 +829,7 @@ class _Yearly:
                 continue
             user = self.fin[code[:9]]
             income.settle_year(user, place_code=code, year=y, settled_on=when[0], published_on=when[1],
-                               note=None if len(code) == 12 else "乡镇汇总清算（含乡镇级资产）")
+                               note=None if level_of(code) == "village" else "乡镇汇总清算（含乡镇级资产）")
 
     # distribution plans ------------------------------------------------------------------------
     def make_plans(self) -> None:

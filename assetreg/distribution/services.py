@@ -12,13 +12,13 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
 from ..changelog.services import record_change, snapshot
+from ..core.access import WRITERS, require_write, scope_clause
 from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
 from ..core.money import ZERO
 from ..core.time import now_utc, today_local
 from ..extensions import db
 from ..households.models import Household
 from ..places.models import Place
-from ..users.services import require_write, scope_clause
 from . import rules
 from .models import (
     DEFAULT_COMPLAINT_PHONE,
@@ -44,16 +44,18 @@ from .models import (
 PV_SUBTYPE = "光伏电站"
 # Who does what (DOMAIN.md roles): the village committee drafts, runs its steps and keeps the jobs;
 # the town's finance officer reviews; the county admin files. Objections reach all three.
-DRAFTERS = {"village_committee"}
-STEP_ROLES = {"town_review": {"finance_officer"}, "county_filing": {"county_admin"}}
-OBJECTION_ROLES = {"village_committee", "finance_officer", "county_admin"}
 # Steps whose minutes (会议记录/提议/审核意见) are required; the others may carry a note.
 MINUTES_REQUIRED = ("proposal", "consultation", "party_meeting", "representatives_meeting", "town_review")
 # Plans from which the next year's carry-over is taken: approved or later.
 CARRY_FROM = ("approved", "filed", "paid", "completed")
 
 
-def _require(user, roles: set[str], *, county_code: str, town_code: str | None, village_code: str | None) -> None:
+def step_writers(kind: str) -> frozenset[str]:
+    """Who takes a procedure step: the town reviews, the county files, the village does the rest."""
+    return WRITERS.get(f"distribution.{kind}", WRITERS["distribution.draft"])
+
+
+def _require(user, roles: frozenset[str], *, county_code: str, town_code: str | None, village_code: str | None) -> None:
     """The area's write check (403 outside scope or for a role that may not write), then the action's own
     roles. ``user`` None is the command line or the demo loader: no scope, no role."""
     if user is None:
@@ -323,7 +325,7 @@ def create_plan(user, data: dict) -> DistributionPlan:
                                                        _in_county(Place.county_code, user)))
     if village is None:
         raise RuleViolation("村无效", {"village_code": ["未找到本县的该村"]})
-    _require(user, DRAFTERS, county_code=village.county_code, town_code=village.town_code,
+    _require(user, WRITERS["distribution.draft"], county_code=village.county_code, town_code=village.town_code,
              village_code=village.code)
     if village.valid_to is not None:
         raise RuleViolation("该村已撤销", {"village_code": [f"已撤销，承继区划为 {village.successor_code}"]})
@@ -365,7 +367,7 @@ def _carry_from_previous(village: Place, year: int) -> Decimal:
 
 def update_plan(user, plan_id: int, data: dict, *, if_match: int | None = None) -> DistributionPlan:
     """Change the carry-over or the note, while the plan is editable; the available figure is refreshed."""
-    plan = _plan_for_write(user, plan_id, DRAFTERS)
+    plan = _plan_for_write(user, plan_id, WRITERS["distribution.draft"])
     _check_version(plan, data.pop("version", None) or if_match)
     _check_editable(plan)
     before = _snapshot(plan)
@@ -443,7 +445,7 @@ def _log_allocations(plan: DistributionPlan) -> dict:
 
 def set_allocations(user, plan_id: int, allocations: list[dict], *, version: int | None = None) -> DistributionPlan:
     """Replace the whole set of allocations and lines, all or nothing."""
-    plan = _plan_for_write(user, plan_id, DRAFTERS)
+    plan = _plan_for_write(user, plan_id, WRITERS["distribution.draft"])
     _check_version(plan, version)
     _check_editable(plan)
     _refresh(plan)
@@ -509,7 +511,7 @@ def fill(user, plan_id: int, data: dict) -> dict:
     scaled: the allocation must equal the wages, or ``set_amount`` makes it so).
     """
     apply = data.get("apply", False)
-    plan = _plan_for_write(user, plan_id, DRAFTERS) if apply else get_plan(user, plan_id)
+    plan = _plan_for_write(user, plan_id, WRITERS["distribution.draft"]) if apply else get_plan(user, plan_id)
     if apply:
         _check_version(plan, data.get("version"))
         _check_editable(plan)
@@ -611,7 +613,7 @@ def record_step(user, plan_id: int, data: dict) -> PlanStep:
     """Record the next step of the procedure: strictly in order, dated (not before the previous step, not
     in the future), with its own checks (quorum, town review, notice term, objections, payment)."""
     kind = data["kind"]
-    plan = _plan_for_write(user, plan_id, STEP_ROLES.get(kind, DRAFTERS))
+    plan = _plan_for_write(user, plan_id, step_writers(kind))
     _check_version(plan, data.get("version"))
     expected = rules.next_step([s.kind for s in plan.steps])
     if kind != expected:
@@ -720,7 +722,7 @@ def _log_objection(user, plan, objection, action, before=None):
 
 
 def record_objection(user, plan_id: int, data: dict) -> PlanObjection:
-    plan = _plan_for_write(user, plan_id, OBJECTION_ROLES)
+    plan = _plan_for_write(user, plan_id, WRITERS["distribution.objection"])
     if plan.status != "in_notice":
         raise Conflict("方案不在公示期，不能登记异议", {"status": [f"当前状态：{STATUSES.get(plan.status, plan.status)}"]}, code="not_in_notice")
     notice = plan.step("notice")
@@ -744,7 +746,7 @@ def record_objection(user, plan_id: int, data: dict) -> PlanObjection:
 
 
 def answer_objection(user, plan_id: int, objection_id: int, data: dict) -> PlanObjection:
-    plan = _plan_for_write(user, plan_id, OBJECTION_ROLES)
+    plan = _plan_for_write(user, plan_id, WRITERS["distribution.objection"])
     objection = next((o for o in plan.objections if o.id == objection_id), None)
     if objection is None:
         raise NotFound("未找到该异议")
@@ -809,7 +811,7 @@ def _job_for_write(user, job_id: int) -> PublicJob:
         if db.session.scalar(sa.select(PublicJob.id).where(PublicJob.id == job_id)) is not None:
             raise Forbidden("超出您的管辖范围", code="out_of_scope")
         raise NotFound("未找到该公益岗位")
-    _require(user, DRAFTERS, county_code=job.county_code, town_code=job.town_code, village_code=job.village_code)
+    _require(user, WRITERS["distribution.draft"], county_code=job.county_code, town_code=job.town_code, village_code=job.village_code)
     return job
 
 
@@ -863,7 +865,7 @@ def create_job(user, data: dict) -> PublicJob:
                                                        _in_county(Place.county_code, user)))
     if village is None:
         raise RuleViolation("村无效", {"village_code": ["未找到本县的该村"]})
-    _require(user, DRAFTERS, county_code=village.county_code, town_code=village.town_code,
+    _require(user, WRITERS["distribution.draft"], county_code=village.county_code, town_code=village.town_code,
              village_code=village.code)
     household = db.session.scalar(sa.select(Household).where(
         Household.id == data["household_id"], Household.county_code == village.county_code,

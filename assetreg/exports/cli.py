@@ -9,6 +9,7 @@ import click
 import sqlalchemy as sa
 
 from ..changelog.services import record_change
+from ..core.access import SystemActor, sees_unmasked
 from ..core.errors import DomainError
 from ..extensions import db
 from ..users.models import User
@@ -22,7 +23,7 @@ def _fail(exc: DomainError) -> click.ClickException:
 
 
 @click.command("export-ledger")
-@click.option("--scope", "scope_code", required=True, help="county (6), town (9) or village (12 digits) code")
+@click.option("--scope", "scope_code", required=True, help="county, town or village division code")
 @click.option("--years", required=True, help="a year or a range, e.g. 2021-2025")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="file to write (.xlsx; with --pack a .zip)")
@@ -39,7 +40,7 @@ def export_ledger_cmd(scope_code, years, out, pack, username):
             if actor is None or not actor.is_active:
                 raise click.ClickException(f"用户 {username} 不存在或已停用")
         else:
-            actor = services.SystemActor(county_code=scope_code[:6])
+            actor = SystemActor(county_code=scope_code[:6])
         scope = services.resolve_scope(actor, scope_code, year_from, year_to)
         kind = "pack" if pack else "ledger"
         with jobs.read_connection() as conn:
@@ -53,7 +54,7 @@ def export_ledger_cmd(scope_code, years, out, pack, username):
         record_change(actor if username else None, entity="export", entity_id=scope.code, action=f"export_{kind}",
                       county_code=scope.county_code, town_code=scope.town_code, village_code=scope.village_code,
                       after={"years": scope.years, "file": out.name, "sha256": outcome.sha256,
-                             "rows": outcome.rows_written, "unmasked": services.is_unmasked(actor)})
+                             "rows": outcome.rows_written, "unmasked": sees_unmasked(actor)})
         db.session.commit()
     except DomainError as exc:
         raise _fail(exc) from exc

@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 from ..assets.models import CATEGORIES, FUNDING_SOURCES, MANAGING_LEVELS, Asset, AssetFunding
 from ..assets.models import STATUSES as ASSET_STATUSES
 from ..changelog.models import ChangeLogEntry
+from ..core.access import Scope
 from ..core.spreadsheets import Workbook
 from ..core.time import LOCAL_TZ
 from ..core.validators import mask_card_number, mask_id_number, mask_mobile
@@ -46,41 +47,15 @@ LEVEL_LABELS = {"village": "村", "town": "乡镇"}
 # --- scope and context -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Scope:
-    """A county, town or village code and an inclusive range of years."""
+class ExportScope(Scope):
+    """A county, town or village (``core.access.Scope``) and an inclusive range of years."""
 
-    code: str
-    year_from: int
-    year_to: int
-
-    @property
-    def county_code(self) -> str:
-        return self.code[:6]
-
-    @property
-    def town_code(self) -> str | None:
-        return self.code[:9] if len(self.code) >= 9 else None
-
-    @property
-    def village_code(self) -> str | None:
-        return self.code if len(self.code) == 12 else None
-
-    @property
-    def level(self) -> str:
-        return {6: "county", 9: "town", 12: "village"}[len(self.code)]
+    year_from: int = 0
+    year_to: int = 0
 
     @property
     def years(self) -> str:
         return str(self.year_from) if self.year_from == self.year_to else f"{self.year_from}-{self.year_to}"
-
-    def where(self, model) -> sa.ColumnElement[bool]:
-        """Rows of ``model`` (with county/town/village code columns) inside the scope."""
-        conds = [model.county_code == self.county_code]
-        if self.town_code:
-            conds.append(model.town_code == self.town_code)
-        if self.village_code:
-            conds.append(model.village_code == self.village_code)
-        return sa.and_(*conds)
 
     def local_bounds(self) -> tuple[datetime, datetime]:
         """The years as UTC instants (local calendar years, Asia/Shanghai)."""
@@ -182,7 +157,7 @@ class Sheet:
     key: str
     title: str
     columns: tuple[Col, ...]
-    query: Callable[[Scope], sa.Select]
+    query: Callable[[ExportScope], sa.Select]
     build: Callable[[Any, Ctx], tuple]
     readers: frozenset[str] | None = None  # roles that get this sheet (None: every role)
 
@@ -200,7 +175,7 @@ def _fen(column) -> sa.ColumnElement[int]:
 _FUNDING_ORDER = list(FUNDING_SOURCES)
 
 
-def assets_query(scope: Scope) -> sa.Select:
+def assets_query(scope: ExportScope) -> sa.Select:
     f = AssetFunding
     funds = (sa.select(f.asset_id, *[sa.func.sum(sa.case((f.source == s, _fen(f.amount)))).label(s)
                                      for s in _FUNDING_ORDER],
@@ -246,7 +221,7 @@ def asset_row(r, ctx: Ctx) -> tuple:
 
 
 # 五权 -----------------------------------------------------------------------------------------
-def rights_query(scope: Scope) -> sa.Select:
+def rights_query(scope: ExportScope) -> sa.Select:
     return (sa.select(Asset.code, Asset.name, AssetRight.kind, AssetRight.holder_kind, AssetRight.holder_name,
                       AssetRight.credit_code, Household.number.label("household_number"), AssetRight.basis_document,
                       AssetRight.effective_on, AssetRight.ended_on)
@@ -268,7 +243,7 @@ def right_row(r, ctx: Ctx) -> tuple:
 
 
 # 管护 -----------------------------------------------------------------------------------------
-def custody_query(scope: Scope) -> sa.Select:
+def custody_query(scope: ExportScope) -> sa.Select:
     c = AssetCustody
     return (sa.select(Asset.code, Asset.name, c.custodian_unit, c.responsible_person, c.phone, c.standard,
                       _fen(c.annual_fund).label("annual_fund"), c.fund_source, c.term_from, c.term_to, c.replaced_at)
@@ -288,7 +263,7 @@ def custody_row(r, ctx: Ctx) -> tuple:
 
 
 # 经营 -----------------------------------------------------------------------------------------
-def operations_query(scope: Scope) -> sa.Select:
+def operations_query(scope: ExportScope) -> sa.Select:
     o = AssetOperation
     return (sa.select(Asset.code, Asset.name, o.mode, o.operator_name, o.operator_credit_code, o.contract_no,
                       o.term_from, o.term_to, _fen(o.agreed_annual_income).label("agreed"),
@@ -312,7 +287,7 @@ def operation_row(r, ctx: Ctx) -> tuple:
 
 
 # 收益明细 ---------------------------------------------------------------------------------------
-def income_query(scope: Scope) -> sa.Select:
+def income_query(scope: ExportScope) -> sa.Select:
     e = IncomeEntry
     return (sa.select(e.id, Asset.code, Asset.name, e.town_code, e.village_code, e.direction, e.kind,
                       e.period_year, e.period_month, e.period_quarter, e.received_on, _fen(e.amount).label("amount"),
@@ -353,7 +328,7 @@ def income_row(r, ctx: Ctx) -> tuple:
 
 
 # 年度清算 ---------------------------------------------------------------------------------------
-def settlements_query(scope: Scope) -> sa.Select:
+def settlements_query(scope: ExportScope) -> sa.Select:
     s = Settlement
     return (sa.select(s.level, s.place_code, s.town_code, s.village_code, s.year, _fen(s.gross).label("gross"),
                       _fen(s.costs).label("costs"), _fen(s.net).label("net"), _fen(s.disposal).label("disposal"),
@@ -382,7 +357,7 @@ def settlement_row(r, ctx: Ctx) -> tuple:
 _PURPOSE_ORDER = list(PURPOSES)
 
 
-def plans_query(scope: Scope) -> sa.Select:
+def plans_query(scope: ExportScope) -> sa.Select:
     a, p = PlanAllocation, DistributionPlan
     allocs = (sa.select(a.plan_id, *[sa.func.sum(sa.case((a.purpose == k, _fen(a.amount)))).label(k)
                                      for k in _PURPOSE_ORDER],
@@ -429,7 +404,7 @@ def plan_row(r, ctx: Ctx) -> tuple:
 
 
 # 到户明细 ---------------------------------------------------------------------------------------
-def lines_query(scope: Scope) -> sa.Select:
+def lines_query(scope: ExportScope) -> sa.Select:
     li, p, a, h = PlanLine, DistributionPlan, PlanAllocation, Household
     member_id = (sa.select(HouseholdMember.id_number)
                  .where(HouseholdMember.household_id == li.household_id, HouseholdMember.name == li.person_name,
@@ -463,7 +438,7 @@ def line_row(r, ctx: Ctx) -> tuple:
 
 
 # 审计 -----------------------------------------------------------------------------------------
-def audits_query(scope: Scope) -> sa.Select:
+def audits_query(scope: ExportScope) -> sa.Select:
     return (sa.select(Asset.code, Asset.name, Audit.town_code, Audit.village_code, Audit.year, Audit.auditor,
                       Audit.audited_on, Audit.conclusion, Audit.findings)
             .join(Asset, Asset.id == Audit.asset_id)
@@ -481,7 +456,7 @@ def audit_row(r, ctx: Ctx) -> tuple:
 
 
 # 问题整改 ---------------------------------------------------------------------------------------
-def problems_query(scope: Scope) -> sa.Select:
+def problems_query(scope: ExportScope) -> sa.Select:
     pr = Problem
     lo, hi = date(scope.year_from, 1, 1), date(scope.year_to, 12, 31)
     return (sa.select(pr.id, pr.source, Asset.code, Asset.name, pr.town_code, pr.village_code, pr.description,
@@ -510,7 +485,7 @@ def problem_row(r, ctx: Ctx) -> tuple:
 
 
 # 操作日志 ---------------------------------------------------------------------------------------
-def changes_query(scope: Scope) -> sa.Select:
+def changes_query(scope: ExportScope) -> sa.Select:
     c = ChangeLogEntry
     lo, hi = scope.local_bounds()
     return (sa.select(c.id, c.at, c.actor_name, c.entity, c.entity_id, c.action, c.town_code, c.village_code,
@@ -605,7 +580,7 @@ class Totals:
         }
 
 
-def database_totals(conn: sa.Connection, scope: Scope) -> dict:
+def database_totals(conn: sa.Connection, scope: ExportScope) -> dict:
     """The same figures computed by the database alone (grouped sums), for the tie-out checks."""
     e = IncomeEntry
     sign = sa.case((e.reverses_id.is_(None), 1), else_=-1)
@@ -676,7 +651,7 @@ def stream_rows(conn: sa.Connection, stmt: sa.Select, chunk: int | None = None) 
         result.close()
 
 
-def count_rows(conn: sa.Connection, sheets, scope: Scope) -> dict[str, int]:
+def count_rows(conn: sa.Connection, sheets, scope: ExportScope) -> dict[str, int]:
     return {s.key: conn.execute(sa.select(sa.func.count()).select_from(s.query(scope).order_by(None).subquery()))
             .scalar_one() for s in sheets}
 
@@ -712,7 +687,7 @@ class LedgerResult:
         return sum(self.rows.values())
 
 
-def write_ledger(conn: sa.Connection, scope: Scope, target, *, ctx: Ctx, sheets, about: list[tuple[str, str]],
+def write_ledger(conn: sa.Connection, scope: ExportScope, target, *, ctx: Ctx, sheets, about: list[tuple[str, str]],
                  csv_dir=None, progress: Callable[[int], None] | None = None, chunk: int | None = None) -> LedgerResult:
     """Stream every sheet into ``target`` (a path or file object) and, with ``csv_dir``, into one CSV per
     sheet. ``progress`` gets the number of rows written so far after every chunk."""

@@ -23,12 +23,12 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..changelog.services import record_change, snapshot
+from ..core.access import ROLES, Scope, ancestors, sees_everything, sees_unmasked
 from ..core.errors import Conflict, DomainError, NotFound, RuleViolation
 from ..core.time import LOCAL_TZ, now_utc, today_local
 from ..distribution.models import DistributionPlan
 from ..extensions import db
-from ..places.models import Place
-from ..users.models import ROLES
+from ..places.services import scoped_place
 from . import ledger
 from .models import JOB_STATUSES, ExportJob
 
@@ -41,24 +41,6 @@ _YEARS_RE = re.compile(r"(\d{4})(?:-(\d{4}))?", re.ASCII)
 MIMETYPES = {"ledger": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
              "pack": "application/zip"}
 SUFFIX = {"ledger": ".xlsx", "pack": ".zip"}
-
-
-@dataclass(frozen=True)
-class SystemActor:
-    """The command line without ``--user``: reads the whole county, masked, as nobody in particular."""
-
-    county_code: str
-    id: int | None = None
-    username: str = "system"
-    role: str = "county_admin"
-
-    @property
-    def scope_code(self) -> str:
-        return self.county_code
-
-    @property
-    def scope_level(self) -> str:
-        return "county"
 
 
 def parse_years(text: str) -> tuple[int, int]:
@@ -77,19 +59,10 @@ def parse_years(text: str) -> tuple[int, int]:
     return lo, hi
 
 
-def resolve_scope(user, code: str, year_from: int, year_to: int) -> ledger.Scope:
+def resolve_scope(user, code: str, year_from: int, year_to: int) -> ledger.ExportScope:
     """The export's scope: a place of the user's county inside the user's own scope (else 404)."""
-    if not isinstance(code, str) or not code.isascii() or not code.isdigit() or len(code) not in (6, 9, 12):
-        raise RuleViolation("范围代码有误", {"scope": ["应为6位县、9位乡镇或12位村的区划代码"]})
-    exists = db.session.scalar(sa.select(Place.id).where(Place.code == code, Place.county_code == user.county_code))
-    if exists is None or not code.startswith(user.scope_code):
-        raise NotFound("未找到该区划或超出您的管辖范围")
-    return ledger.Scope(code, year_from, year_to)
-
-
-def is_unmasked(user) -> bool:
-    """Personal data unmasked only for auditors (审计/纪检); every other role gets it masked."""
-    return getattr(user, "role", None) == "auditor"
+    place = scoped_place(user, code)
+    return ledger.ExportScope(place.code, year_from, year_to)
 
 
 # --- jobs --------------------------------------------------------------------------------------
@@ -110,7 +83,7 @@ def request_export(user, *, kind: str, scope: str, years: str) -> ExportJob:
     job = ExportJob(county_code=user.county_code, user_id=user.id, kind=kind, status="queued", progress=0,
                     rows_written=0, created_at=now_utc(),
                     params={"scope": sc.code, "year_from": year_from, "year_to": year_to,
-                            "unmasked": is_unmasked(user), "role": user.role})
+                            "unmasked": sees_unmasked(user), "role": user.role})
     db.session.add(job)
     db.session.flush()
     # Exports of personal data are themselves on the record (who, when, what scope).
@@ -125,11 +98,11 @@ def _may_see(user, job: ExportJob) -> bool:
         return False
     if job.user_id == user.id:
         return True
-    if user.role not in ("auditor", "county_admin"):
+    if not sees_everything(user):
         return False
-    if job.params.get("unmasked") and user.role != "auditor":
+    if job.params.get("unmasked") and not sees_unmasked(user):
         return False  # an auditor's unmasked file never reaches another role
-    return str(job.params.get("scope", "")).startswith(user.scope_code)
+    return Scope.of(user).contains(str(job.params.get("scope", "")))
 
 
 def get_job(user, job_id: int) -> ExportJob:
@@ -177,7 +150,7 @@ def list_jobs(user, *, limit: int = 20) -> list[tuple[ExportJob, str]]:
     from ..users.models import User
 
     fail_stale_jobs(user.county_code)
-    broad = user.role in ("auditor", "county_admin")
+    broad = sees_everything(user)
     q = (sa.select(ExportJob, User.display_name).join(User, User.id == ExportJob.user_id)
          .where(ExportJob.county_code == user.county_code).order_by(ExportJob.id.desc()))
     if not broad:
@@ -234,24 +207,24 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def plan_total_rows(conn: sa.Connection, actor, scope: ledger.Scope) -> int:
+def plan_total_rows(conn: sa.Connection, actor, scope: ledger.ExportScope) -> int:
     return sum(ledger.count_rows(conn, ledger.sheets_for(actor.role), scope).values())
 
 
-def _about(actor, scope: ledger.Scope, place_names: dict) -> list[tuple[str, str]]:
-    where = " / ".join(place_names.get(scope.code[:n], scope.code[:n]) for n in (6, 9, 12) if len(scope.code) >= n)
+def _about(actor, scope: ledger.ExportScope, place_names: dict) -> list[tuple[str, str]]:
+    where = " / ".join(place_names.get(code, code) for code in ancestors(scope.code))
     return [("导出范围", f"{where}（{scope.code}）"), ("年度", scope.years),
             ("导出人", f"{actor.username}（{ROLES.get(actor.role, actor.role)}）"),
             ("导出时间", now_utc().astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S（北京时间）")),
-            ("个人信息", "未脱敏（审计/纪检专用，注意保密）" if is_unmasked(actor) else "已脱敏"),
+            ("个人信息", "未脱敏（审计/纪检专用，注意保密）" if sees_unmasked(actor) else "已脱敏"),
             ("说明", "金额单位为元；收益明细中冲销记录的收入、扣除、处置收入以负数计，各列合计即年度收入、成本与处置收入。")]
 
 
-def build_export(actor, scope: ledger.Scope, out: Path, *, kind: str, conn: sa.Connection,
+def build_export(actor, scope: ledger.ExportScope, out: Path, *, kind: str, conn: sa.Connection,
                  progress: Callable[[int], None] | None = None) -> ExportOutcome:
     """Write the workbook (``ledger``) or the zip (``pack``) to ``out``, reading through ``conn``."""
     names = ledger.place_names(conn, scope.county_code)
-    ctx = ledger.Ctx(unmask=is_unmasked(actor), place_names=names, today=today_local())
+    ctx = ledger.Ctx(unmask=sees_unmasked(actor), place_names=names, today=today_local())
     sheets = ledger.sheets_for(actor.role)
     about = _about(actor, scope, names)
     if kind == "ledger":
@@ -273,7 +246,7 @@ def build_export(actor, scope: ledger.Scope, out: Path, *, kind: str, conn: sa.C
             "scope": scope.code, "years": {"from": scope.year_from, "to": scope.year_to},
             "exported_by": {"username": actor.username, "role": actor.role},
             "exported_at": now_utc().isoformat(),
-            "personal_data": "unmasked" if is_unmasked(actor) else "masked",
+            "personal_data": "unmasked" if sees_unmasked(actor) else "masked",
             "rows": result.rows,
             "files": [{"name": f.relative_to(work).as_posix(), "sha256": sha256_of(f), "bytes": f.stat().st_size}
                       for f in files],
@@ -294,7 +267,7 @@ def build_export(actor, scope: ledger.Scope, out: Path, *, kind: str, conn: sa.C
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _write_notices(actor, scope: ledger.Scope, folder: Path) -> tuple[list[Path], list[dict]]:
+def _write_notices(actor, scope: ledger.ExportScope, folder: Path) -> tuple[list[Path], list[dict]]:
     """The published notices of the plans in scope as printable HTML; a notice the privacy scan refuses
     is left out and listed (basis: P17)."""
     from ..notices import services as notices

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
 
 from ..assets.models import Asset, AssetStatusChange
+from ..core.access import level_of
 from ..core.money import ZERO, from_fen, round_half_up
 from ..core.time import LOCAL_TZ
 from ..custody.models import AssetCustody, AssetOperation
@@ -187,7 +188,7 @@ class Ctx:
 
     def place_flag(self, rule_id: str, code: str, message: str, *, suffix: str = "",
                    severity: str | None = None) -> Flag:
-        level = "town" if len(code) == 9 else "village"
+        level = level_of(code)
         return Flag(rule_id=rule_id, key=f"{level}:{code}{suffix}", severity=severity or RULES[rule_id].severity,
                     message=f"{self.place_name(code)}{message}", county_code=self.county_code,
                     town_code=code[:9], village_code=code if level == "village" else None,
@@ -1381,7 +1382,7 @@ def systems_missing(ctx: Ctx):
                          Place.code.startswith(RegulationPlace.place_code)).exists())
     applies = sa.or_(sa.and_(~named, Place.code.startswith(Regulation.issuer_code)), named_here)
     places = [code for code in _scalars(sa.union(_valid_places(ctx, "town"), _valid_places(ctx, "village")))
-              if ctx.level != "village" or len(code) == 12]
+              if ctx.level != "village" or level_of(code) == "village"]
     covered: dict[str, set[str]] = defaultdict(set)
     for code, category in _run(
             sa.select(Place.code, Regulation.category).distinct().join(Regulation, applies)

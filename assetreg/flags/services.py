@@ -10,14 +10,15 @@ from datetime import date
 import sqlalchemy as sa
 
 from ..changelog.services import record_change, snapshot
+from ..core.access import level_of, require_write
 from ..core.errors import Conflict, NotFound, RuleViolation
 from ..core.time import now_utc, today_local
 from ..distribution.models import DistributionPlan, DistributionPolicy
 from ..extensions import db
 from ..oversight.models import DisposalRequest, FlagAcknowledgement, OversightSettings, Problem
 from ..places.models import Place
+from ..places.services import scoped_place
 from ..users.models import User
-from ..users.services import require_write
 from . import engine
 from .rules import CATEGORIES, ONE_ASSET_RULES, RULES, SEVERITIES, Ctx, Flag, Settings
 
@@ -51,12 +52,7 @@ def resolve_scope(user, scope: str | None = None, town_code: str | None = None,
     for outer, inner in zip(codes, codes[1:], strict=False):
         if not inner.startswith(outer):
             raise NotFound("未找到该范围", {"scope": ["乡镇或村不在所选范围内"]})
-    if not target.startswith(user.scope_code) or len(target) not in (6, 9, 12):
-        raise NotFound("未找到该范围", {"scope": ["不在您的管辖范围内或不存在"]})
-    place = db.session.scalar(sa.select(Place).where(Place.code == target, Place.county_code == user.county_code))
-    if place is None:
-        raise NotFound("未找到该范围", {"scope": ["不在您的管辖范围内或不存在"]})
-    return place
+    return scoped_place(user, target)
 
 
 def annotate(flags: list[Flag], ctx: Ctx) -> list[Flag]:
@@ -139,7 +135,7 @@ def summary(user, **filters) -> dict:
             p["count"] += 1
             p[f.severity] += 1
     by_place = [{"code": code, "name": ctx.place_name(code),
-                 "level": {6: "county", 9: "town", 12: "village"}[len(code)], **counts}
+                 "level": level_of(code), **counts}
                 for code, counts in sorted(places.items())]
     return {"as_of": ctx.as_of, "scope": _scope_out(ctx), "total": len(flags),
             "acknowledged": sum(1 for f in flags if f.acknowledged),

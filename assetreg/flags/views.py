@@ -10,9 +10,9 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import current_user, login_required
 
 from ..assets.models import CATEGORIES as ASSET_CATEGORIES
+from ..core.access import may_write
 from ..core.errors import RuleViolation
 from ..core.time import today_local
-from ..oversight.rules import RAISER_ROLES
 from . import schemas, services, xlsx
 from .rules import CATEGORIES, RULES, SEVERITIES
 
@@ -49,7 +49,7 @@ def _index(*, ack: tuple[str, str] | None = None, ack_errors: dict | None = None
         pages=max(1, -(-len(flags) // per_page)), counts=counts, ctx=ctx, args=args, rules=RULES,
         severities=SEVERITIES, categories=CATEGORIES, asset_categories=ASSET_CATEGORIES, names=ctx.names,
         # Acknowledgements are of flags firing today (the service checks it); raising a problem needs the role.
-        can_acknowledge=ctx.as_of == today_local(), can_raise=current_user.role in RAISER_ROLES,
+        can_acknowledge=ctx.as_of == today_local(), can_raise=may_write(current_user, "problems.raise"),
         query=_query(), page_url=lambda n: url_for("flags_pages.index") + _query(page=n),
         export_url=url_for("flags_pages.export") + _query(page=None, per_page=None),
         ack=ack, ack_errors=ack_errors or {}, ack_message=ack_message, ack_reason=ack_reason), status

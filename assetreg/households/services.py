@@ -9,12 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from ..changelog.services import record_change, snapshot
+from ..core.access import require_write, scope_clause
 from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
 from ..core.time import now_utc, today_local
 from ..core.validators import is_valid_id_number, mask_card_number, mask_id_number, mask_mobile
 from ..extensions import db
 from ..places.models import Place
-from ..users.services import require_write, scope_clause
 from .models import Household, HouseholdMember
 
 HEAD_RELATION = "户主"

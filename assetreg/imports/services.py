@@ -21,12 +21,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from ..core.access import Scope, in_scope, require_write
 from ..core.errors import DomainError, NotFound
 from ..core.spreadsheets import Workbook
 from ..core.time import today_local
 from ..extensions import db
 from ..income.rules import share_year_applies
-from ..users.services import in_scope, require_write
 from . import rules
 from . import templates as t
 
@@ -533,8 +533,8 @@ def _log_import(user, report: Report, content: bytes, filename: str | None) -> N
 
     from ..changelog.services import record_change
 
-    scope = {"town_code": user.scope_code[:9] if user.scope_level != "county" else None,
-             "village_code": user.scope_code if user.scope_level == "village" else None}
+    own = Scope.of(user)
+    scope = {"town_code": own.town_code, "village_code": own.village_code}
     digest = hashlib.sha256(content).hexdigest()
     record_change(user, entity="import", entity_id=digest[:16], action="commit", county_code=user.county_code,
                   after={"kind": report.kind, "file_name": (filename or "")[:200], "sha256": digest,

@@ -18,12 +18,12 @@ from sqlalchemy.orm import selectinload
 from ..assets.models import Asset
 from ..assets.services import get_asset
 from ..changelog.services import record_change, snapshot
+from ..core.access import in_scope, require_write, scope_clause
 from ..core.errors import Conflict, NotFound, RuleViolation
 from ..core.money import ZERO, from_fen
 from ..core.time import now_utc, today_local
 from ..extensions import db
 from ..places.models import Place
-from ..users.services import in_scope, require_write, scope_clause
 from . import rules
 from .models import (
     DISPOSAL,

@@ -12,14 +12,8 @@ from datetime import date
 from decimal import Decimal
 
 from ..assets import rules as asset_rules
+from ..core.access import LEVEL_RANK
 from .models import DOCUMENT_KINDS, FIVE_SYSTEMS
-
-LEVEL_RANK = {"county": 0, "town": 1, "village": 2}
-LEVEL_OF_LENGTH = {6: "county", 9: "town", 12: "village"}
-
-
-def level_of(code: str) -> str:
-    return LEVEL_OF_LENGTH[len(code)]
 
 
 def in_tree(code: str, root: str) -> bool:

@@ -5,10 +5,11 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from ..assets.models import CATEGORIES, STATUSES
+from ..core.access import PLACE_CODE_MESSAGE, PLACE_CODE_PATTERN
 from ..core.fields import Choice, Int, MoneyField, PageQuery, Text, page_schema
 from .models import DOCUMENT_KINDS, FIVE_SYSTEMS, LEVELS, REGULATION_CATEGORIES
 
-_CODE = validate.Regexp(r"^[0-9]{6}([0-9]{3}){0,2}$", error="应为6、9或12位区划代码")
+_CODE = validate.Regexp(PLACE_CODE_PATTERN, error=PLACE_CODE_MESSAGE)
 
 
 def PlaceCode(**kw):

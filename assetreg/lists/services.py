@@ -7,7 +7,6 @@ Every list is built set-based for a scope: a fixed handful of queries whatever t
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
@@ -15,14 +14,25 @@ from sqlalchemy.orm import selectinload
 
 from ..assets.models import CATEGORIES, MANAGING_LEVELS, STATUSES, SUBTYPES, Asset, DepreciationPolicy
 from ..changelog.services import record_change, snapshot
+from ..core.access import (
+    LEVEL_RANK,
+    Scope,
+    ancestors,
+    is_place_code,
+    level_of,
+    may_write,
+    require_level,
+    require_write,
+    scope_clause,
+)
 from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
 from ..core.money import ZERO
 from ..core.time import today_local
 from ..custody.models import OPERATION_MODES, AssetCustody, AssetOperation
 from ..extensions import db
 from ..places.models import Place
+from ..places.services import scoped_place
 from ..rights.models import FIVE_RIGHTS, HOLDER_KINDS, AssetRight
-from ..users.services import require_write, scope_clause
 from . import rules, storage
 from .models import (
     DOCUMENT_KINDS,
@@ -41,25 +51,6 @@ LIST_KINDS = {"assets": "资产清单", "responsibility": "责任清单", "regul
 _HOLDER_RIGHTS = ("ownership", "operation", "income")  # the holders the asset list shows
 
 
-@dataclass
-class SystemActor:
-    """The actor of a command-line export without ``--as``: the county's own scope, read only."""
-
-    county_code: str
-    username: str = "cli"
-    display_name: str = "命令行（系统）"
-    role: str = "county_admin"
-    id: int | None = None
-
-    @property
-    def scope_code(self) -> str:
-        return self.county_code
-
-    @property
-    def scope_level(self) -> str:
-        return "county"
-
-
 # --- places and scope --------------------------------------------------------------------------
 
 def _codes(place: Place) -> dict:
@@ -72,20 +63,13 @@ def _codes(place: Place) -> dict:
 
 
 def _scope_filter(model, scope: Place):
-    column = {"county": model.county_code, "town": model.town_code, "village": model.village_code}[scope.level]
-    return sa.and_(model.county_code == scope.county_code, column == scope.code)
+    return Scope(scope.code).where(model)
 
 
 def resolve_scope(user, code: str | None) -> Place:
     """The place a list is built for: the user's own scope or a place inside it; anything else is
     not found (404), as if it did not exist."""
-    code = code or user.scope_code
-    if not code.startswith(user.scope_code) or len(code) not in rules.LEVEL_OF_LENGTH:
-        raise NotFound("未找到该范围", {"scope": ["不在您的管辖范围内或不存在"]})
-    place = db.session.scalar(sa.select(Place).where(Place.code == code, Place.county_code == user.county_code))
-    if place is None:
-        raise NotFound("未找到该范围", {"scope": ["不在您的管辖范围内或不存在"]})
-    return place
+    return scoped_place(user, code)
 
 
 def _place_in_county(user, code: str, field: str) -> Place:
@@ -101,8 +85,7 @@ def _county_places(county_code: str) -> dict[str, Place]:
 
 def _require_level(user, level: str) -> None:
     """A user writes at its own level or below: a village never files the county's records."""
-    if rules.LEVEL_RANK[level] < rules.LEVEL_RANK[user.scope_level]:
-        raise Forbidden(f"无权登记{LEVELS[level]}的记录", code="level_forbidden")
+    require_level(user, level, LEVELS)
 
 
 # --- stored files ------------------------------------------------------------------------------
@@ -110,9 +93,7 @@ def _require_level(user, level: str) -> None:
 def _regulations_visible(user):
     """Rules a user may read: those issued inside its scope, and those of the places above it (the
     county's and its town's rules apply to a village too)."""
-    above = [user.county_code]
-    if user.scope_level == "village":
-        above.append(user.scope_code[:9])
+    above = ancestors(user.scope_code)[:-1]
     return sa.and_(Regulation.county_code == user.county_code,
                    sa.or_(scope_clause(Regulation, user), Regulation.issuer_code.in_(above)))
 
@@ -289,7 +270,7 @@ def _document_codes(user, data: dict) -> dict:
             raise RuleViolation("资产无效", {"asset_id": ["未找到本县的该资产"]})
         codes = {"county_code": asset.county_code, "town_code": asset.town_code,
                  "village_code": asset.village_code}
-        place_level = rules.level_of(asset.place_code)
+        place_level = level_of(asset.place_code)
     else:
         place = _place_in_county(user, place_code, "place_code")
         codes = _codes(place)
@@ -335,9 +316,8 @@ def list_documents(user, *, asset_id=None, place_code=None, level=None, kind=Non
     if asset_id:
         q = q.where(ArchiveDocument.asset_id == asset_id)
     if place_code:
-        column = {6: ArchiveDocument.county_code, 9: ArchiveDocument.town_code,
-                  12: ArchiveDocument.village_code}.get(len(place_code), ArchiveDocument.village_code)
-        q = q.where(column == place_code)
+        q = q.where(Scope(place_code).where(ArchiveDocument) if is_place_code(place_code)
+                    else ArchiveDocument.village_code == place_code)
     if level:
         q = q.where(ArchiveDocument.level == level)
     if kind:
@@ -361,7 +341,7 @@ def asset_archive(user, asset) -> dict:
                   "kind_label": DOCUMENT_KINDS[d.kind], "archive_no": d.archive_no, "title": d.title,
                   "filed_on": d.filed_on, "file_id": d.file_id, "file_name": name, "file_size": size}
                  for d, name, size in rows]
-    documents.sort(key=lambda d: (rules.LEVEL_RANK[d["level"]], d["filed_on"], d["archive_no"], d["id"]))
+    documents.sort(key=lambda d: (LEVEL_RANK[d["level"]], d["filed_on"], d["archive_no"], d["id"]))
     requirements = [(r.status, r.category, r.kind) for r in _requirements(asset.county_code)]
     required = rules.required_kinds(asset.status, asset.category, requirements)
     missing = rules.missing_kinds(required, (d["kind"] for d in documents))
@@ -385,7 +365,7 @@ def list_required(user) -> list[RequiredDocument]:
 def set_required(user, items: list[dict]) -> list[RequiredDocument]:
     """Replace the county's required kinds per asset status (and optionally category)."""
     require_write(user, "lists", county_code=user.county_code, town_code=None, village_code=None)
-    if user.role != "county_admin":
+    if not may_write(user, "lists.required_documents"):
         raise Forbidden("只有县级管理员可以设置必备档案", code="role_forbidden")
     wanted = list(dict.fromkeys((i["status"], i.get("category"), i["kind"]) for i in items))
     current = _requirements(user.county_code)
@@ -601,7 +581,7 @@ def regulation_list(user, *, scope: str | None = None, as_of: date | None = None
         tg = rules.targets(reg.issuer_code, sorted(p.place_code for p in reg.places))
         if rules.concerns_scope(tg, place.code):
             in_force.append((reg, tg))
-    in_force.sort(key=lambda rt: (rules.LEVEL_RANK[rt[0].level], rt[0].issuer_code, rt[0].effective_on, rt[0].id))
+    in_force.sort(key=lambda rt: (LEVEL_RANK[rt[0].level], rt[0].issuer_code, rt[0].effective_on, rt[0].id))
     rows = [{
         "id": reg.id, "title": reg.title, "doc_number": reg.doc_number, "level": reg.level,
         "level_label": LEVELS[reg.level], "issuer_code": reg.issuer_code,
@@ -668,7 +648,7 @@ def archive_list(user, *, scope: str | None = None, as_of: date | None = None, p
     for d in db.session.scalars(doc_q.order_by(ArchiveDocument.filed_on, ArchiveDocument.id)):
         by_asset[d.asset_id].append(_doc_out(d, places))
     for r in shown:
-        r["documents"] = sorted(by_asset.get(r["id"], []), key=lambda d: (rules.LEVEL_RANK[d["level"]],
+        r["documents"] = sorted(by_asset.get(r["id"], []), key=lambda d: (LEVEL_RANK[d["level"]],
                                                                          d["filed_on"], d["archive_no"]))
     place_docs = [_doc_out(d, places) for d in db.session.scalars(
         sa.select(ArchiveDocument).where(where, filed, ArchiveDocument.asset_id.is_(None))

@@ -9,10 +9,10 @@ import marshmallow as ma
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from ..core.access import LEVEL_RANK, Scope, level_of, may_write_here, require_write
 from ..core.errors import RuleViolation
 from ..core.time import today_local
 from ..extensions import db
-from ..users.services import WRITERS, in_scope, require_write
 from . import rules, schemas, services, storage, xlsx
 from .models import DOCUMENT_KINDS, LEVELS
 
@@ -91,17 +91,16 @@ _DOCUMENT_FIELDS = ("kind", "archive_no", "title", "level", "filed_on")
 
 
 def _may_file(a) -> bool:
-    return current_user.role in WRITERS["lists"] and in_scope(current_user, a.county_code, a.town_code,
-                                                               a.village_code)
+    return may_write_here(current_user, "lists", a.county_code, a.town_code, a.village_code)
 
 
 def _levels_for(a) -> dict[str, str]:
     """The archives a document of the asset may go to: its place's level or above (the county keeps copies
     of a village's files), and none above the user's own level (as the service checks)."""
-    place_level = rules.level_of(a.place_code)
-    own = rules.LEVEL_RANK[current_user.scope_level]
+    place_level = level_of(a.place_code)
+    own = LEVEL_RANK[Scope.of(current_user).level]
     return {lv: label for lv, label in LEVELS.items()
-            if rules.level_allowed(lv, place_level) and rules.LEVEL_RANK[lv] >= own}
+            if rules.level_allowed(lv, place_level) and LEVEL_RANK[lv] >= own}
 
 
 def _upload_limit_bytes() -> int:

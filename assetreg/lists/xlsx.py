@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from ..core.access import ROLES
 from ..core.spreadsheets import Workbook
 from ..core.time import LOCAL_TZ, now_utc, today_local
-from ..users.models import ROLES
 from . import services
 from .models import LEVELS
 

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask import render_template
 from sqlalchemy.orm import selectinload
 
+from ..core.access import scope_clause
 from ..core.errors import NotFound, RuleViolation
 from ..core.spreadsheets import Workbook
 from ..core.time import today_local
@@ -15,7 +16,6 @@ from ..distribution.services import policy_for
 from ..extensions import db
 from ..households.models import Household
 from ..places.models import Place
-from ..users.services import scope_clause
 from . import rules
 
 

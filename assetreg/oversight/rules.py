@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from ..core.access import WRITERS
 from .models import APPROVERS, PROBLEM_STATUSES
 
 # --- problems (basis: P27, P30) -------------------------------------------------------------------
@@ -20,16 +21,12 @@ DONE_STATUSES = ("rectified", "closed")
 
 # Who moves a problem: the responsible town and village (in scope) do the work; only an auditor or the
 # county closes it (销号) or rejects a rectification. The county admin may do every step.
-RESPONSIBLE_ROLES = {"finance_officer", "village_committee", "county_admin"}
-REVIEWER_ROLES = {"auditor", "county_admin"}
 TRANSITION_ROLES = {
-    ("pending", "in_progress"): RESPONSIBLE_ROLES,
-    ("in_progress", "rectified"): RESPONSIBLE_ROLES,
-    ("rectified", "closed"): REVIEWER_ROLES,
-    PROBLEM_REJECT: REVIEWER_ROLES,
+    ("pending", "in_progress"): WRITERS["problems.respond"],
+    ("in_progress", "rectified"): WRITERS["problems.respond"],
+    ("rectified", "closed"): WRITERS["problems.review"],
+    PROBLEM_REJECT: WRITERS["problems.review"],
 }
-RAISER_ROLES = {"county_admin", "auditor", "finance_officer"}
-EVIDENCE_ROLES = RESPONSIBLE_ROLES
 
 
 def problem_transition_error(current: str, target: str) -> str | None:

@@ -20,12 +20,12 @@ from ..assets import rules as asset_rules
 from ..assets.models import Asset
 from ..assets.services import change_status
 from ..changelog.services import record_change, snapshot
+from ..core.access import WRITERS, Scope, require_write, scope_clause
 from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
 from ..core.time import today_local
 from ..extensions import db
 from ..lists.models import ArchiveDocument
 from ..places.models import Place
-from ..users.services import require_write, scope_clause
 from . import rules
 from .models import (
     APPROVERS,
@@ -44,10 +44,6 @@ from .models import (
 
 # DOMAIN.md roles: auditors record audits and inspections — their one write besides closing problems
 # (basis: P18 纪检监察和审计监督; P25 annual audits; P16, P27 quarterly inspections).
-AUDIT_ROLES = {"auditor", "county_admin"}
-DISPOSAL_ROLES = {"finance_officer", "county_admin"}  # request, value, execute, cancel
-DECISION_ROLES = {"village_committee", "county_admin"}  # the village's 四议两公开 resolution
-LEGACY_ROLES = {"county_admin"}
 AUDIT_DOCUMENT_KINDS = ("audit_report", "other")
 INSPECTION_DOCUMENT_KINDS = ("inspection_report", "other")
 # An asset still being built or not yet handed over has no operation to audit.
@@ -223,9 +219,9 @@ def get_audit(user, audit_id: int) -> Audit:
 
 def create_audit(user, data: dict) -> Audit:
     """Record the annual audit (年度审计) of an operating asset: one per asset and year."""
-    _require_role(user, AUDIT_ROLES)
+    _require_role(user, WRITERS["oversight.audit"])
     asset = _ref_asset(user, data["asset_id"])
-    _require(user, "oversight", AUDIT_ROLES, county_code=asset.county_code, town_code=asset.town_code,
+    _require(user, "oversight", WRITERS["oversight.audit"], county_code=asset.county_code, town_code=asset.town_code,
              village_code=asset.village_code)
     if asset.category != "operating":
         raise RuleViolation("只有经营性资产需要年度审计", {"asset_id": ["该资产不是经营性资产"]},
@@ -262,12 +258,8 @@ def _visible_inspections(user):
     user sees none (a town-level record lies above its scope)."""
     if user is None:
         return sa.true()
-    level = user.scope_level
-    if level == "county":
-        return Inspection.county_code == user.county_code
-    if level == "town":
-        return sa.and_(Inspection.county_code == user.county_code, Inspection.town_code == user.scope_code)
-    return sa.false()
+    scope = Scope.of(user)
+    return scope.where(Inspection) if scope.level != "village" else sa.false()
 
 
 def list_inspections(user, *, year=None, quarter=None, town_code=None, page=1, per_page=50) -> dict:
@@ -292,11 +284,11 @@ def get_inspection(user, inspection_id: int) -> Inspection:
 
 def create_inspection(user, data: dict) -> Inspection:
     """Record a town's quarterly inspection (督查检查): one per town and quarter."""
-    _require_role(user, AUDIT_ROLES)
+    _require_role(user, WRITERS["oversight.audit"])
     town = db.session.scalar(sa.select(Place).where(Place.code == data["town_code"], Place.level == "town"))
     if town is None or (user is not None and town.county_code != user.county_code):
         raise RuleViolation("乡镇无效", {"town_code": ["未找到本县的该乡镇"]})
-    _require(user, "oversight", AUDIT_ROLES, county_code=town.county_code, town_code=town.code, village_code=None)
+    _require(user, "oversight", WRITERS["oversight.audit"], county_code=town.county_code, town_code=town.code, village_code=None)
     year, quarter, on = data["year"], data["quarter"], data["inspected_on"]
     today = today_local()
     _check_not_future(on, "inspected_on", today)
@@ -491,7 +483,7 @@ def _refs_error(source: str, data: dict) -> dict | None:
 
 def create_problem(user, data: dict) -> Problem:
     """Enter a problem (问题清单) with its task (任务清单), responsible unit and person (责任清单) and deadline."""
-    _require_role(user, rules.RAISER_ROLES)
+    _require_role(user, WRITERS["problems.raise"])
     source = data["source"]
     errors = _refs_error(source, data)
     if errors:
@@ -530,7 +522,7 @@ def create_problem(user, data: dict) -> Problem:
             raise RuleViolation("请指定问题所在的资产或区划", {"place_code": ["预警对象不是资产或区划时必填"]})
     elif codes is None:
         raise RuleViolation("请指定问题所在的资产或区划", {"place_code": ["必填其一"], "asset_id": ["必填其一"]})
-    _require(user, "problems", rules.RAISER_ROLES, **codes)
+    _require(user, "problems", WRITERS["problems.raise"], **codes)
     today = today_local()
     raised_on, deadline = data["raised_on"], data["deadline"]
     _check_not_future(raised_on, "raised_on", today)
@@ -569,7 +561,7 @@ def transition_problem(user, problem_id: int, data: dict) -> Problem:
     problem = _problem_for_write(user, problem_id)
     current, target = problem.status, data["to_status"]
     is_review = target == "closed" or (current == "rectified" and target == "in_progress")
-    roles = rules.REVIEWER_ROLES if is_review else rules.RESPONSIBLE_ROLES
+    roles = WRITERS["problems.review"] if is_review else WRITERS["problems.respond"]
     _require(user, "problems", roles, county_code=problem.county_code, town_code=problem.town_code,
              village_code=problem.village_code)
     _check_version(problem, data.get("version"), "问题")
@@ -608,7 +600,7 @@ def transition_problem(user, problem_id: int, data: dict) -> Problem:
 def add_evidence(user, problem_id: int, data: dict) -> ProblemEvidence:
     """File rectification evidence (整改材料): an archive document of the problem's place, a note, or both."""
     problem = _problem_for_write(user, problem_id)
-    _require(user, "problems", rules.EVIDENCE_ROLES, county_code=problem.county_code,
+    _require(user, "problems", WRITERS["problems.respond"], county_code=problem.county_code,
              town_code=problem.town_code, village_code=problem.village_code)
     if data.get("document_id") is None and not data.get("note"):
         raise RuleViolation("请提供整改材料", {"document_id": ["档案文件与说明至少填一项"]})
@@ -633,11 +625,11 @@ def add_evidence_file(user, problem_id: int, *, app, stream, filename: str | Non
     """File an uploaded document as rectification evidence (整改材料): the file kept (typed by its content),
     filed in the archive of the problem's asset or place as 整改材料, then attached to the problem. The
     checks of the problem come first, so a refused upload leaves no row behind."""
+    from ..core.access import level_of
     from ..lists import services as lists_services
-    from ..lists.rules import level_of
 
     problem = _problem_for_write(user, problem_id)
-    _require(user, "problems", rules.EVIDENCE_ROLES, county_code=problem.county_code,
+    _require(user, "problems", WRITERS["problems.respond"], county_code=problem.county_code,
              town_code=problem.town_code, village_code=problem.village_code)
     if problem.status == "closed":
         raise Conflict("问题已销号，不能再补充材料", {"problem_id": ["已销号"]}, code="problem_closed")
@@ -763,7 +755,7 @@ def _check_after_status(asset: Asset, on: date, field: str) -> None:
 def create_disposal(user, data: dict) -> DisposalRequest:
     """Request a disposal. The asset goes 处置中 at once: from the request on it must not be let, pledged
     or reused, and a rejection or withdrawal returns it to 闲置 (DOMAIN.md §2 status machine)."""
-    asset = _disposal_asset(user, data, DISPOSAL_ROLES)
+    asset = _disposal_asset(user, data, WRITERS["disposals.request"])
     on = data["requested_on"]
     _check_not_future(on, "requested_on", today_local())
     _check_after_status(asset, on, "requested_on")
@@ -782,7 +774,7 @@ def create_disposal(user, data: dict) -> DisposalRequest:
 
 
 def record_valuation(user, request_id: int, data: dict) -> DisposalRequest:
-    req = _disposal_for_write(user, request_id, DISPOSAL_ROLES, data.get("version"))
+    req = _disposal_for_write(user, request_id, WRITERS["disposals.request"], data.get("version"))
     if req.status != "requested":
         raise _out_of_order(req, "登记评估")
     _check_step_date(req, data["valued_on"], "valued_on")
@@ -796,7 +788,7 @@ def record_valuation(user, request_id: int, data: dict) -> DisposalRequest:
 
 def record_village_decision(user, request_id: int, data: dict) -> DisposalRequest:
     """The village's 四议两公开 resolution on the disposal (date and minutes)."""
-    req = _disposal_for_write(user, request_id, DECISION_ROLES, data.get("version"))
+    req = _disposal_for_write(user, request_id, WRITERS["disposals.decide"], data.get("version"))
     if req.village_code is None:
         raise RuleViolation("该资产不属村级，无需村级决议", {"village_code": ["乡镇或县级资产评估后直接审批"]})
     if req.status != "valued":
@@ -876,7 +868,7 @@ def _finish(user, req: DisposalRequest, *, on: date, proceeds, payer, voucher_no
 
 
 def execute_disposal(user, request_id: int, data: dict) -> DisposalRequest:
-    req = _disposal_for_write(user, request_id, DISPOSAL_ROLES, data.get("version"))
+    req = _disposal_for_write(user, request_id, WRITERS["disposals.request"], data.get("version"))
     if req.status != "approved":
         raise Conflict("全部审批通过后才能执行处置",
                        {"status": [f"当前状态：{DISPOSAL_STATUSES.get(req.status, req.status)}"]}, code="not_approved")
@@ -891,7 +883,7 @@ def execute_disposal(user, request_id: int, data: dict) -> DisposalRequest:
 
 def cancel_disposal(user, request_id: int, data: dict) -> DisposalRequest:
     """Withdraw (撤回) a request not yet executed or decided: the asset returns to 闲置."""
-    req = _disposal_for_write(user, request_id, DISPOSAL_ROLES, data.get("version"))
+    req = _disposal_for_write(user, request_id, WRITERS["disposals.request"], data.get("version"))
     if req.status not in rules.OPEN_STATUSES:
         raise _out_of_order(req, "撤回")
     _check_step_date(req, data["on"], "on")
@@ -908,7 +900,7 @@ def import_legacy_disposal(user, data: dict) -> DisposalRequest:
     """Old data: a disposal already executed, recorded without its approvals (county admin only). It is
     kept as it happened — the county's order frozen on it, no approval rows — so DISPOSAL_UNAPPROVED
     fires for it; the response and the log say ``is_legacy``."""
-    asset = _disposal_asset(user, data, LEGACY_ROLES)
+    asset = _disposal_asset(user, data, WRITERS["disposals.legacy"])
     today = today_local()
     executed_on = data["executed_on"]
     requested_on = data.get("requested_on") or executed_on

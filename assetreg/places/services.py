@@ -7,22 +7,34 @@ from datetime import date
 import sqlalchemy as sa
 
 from ..changelog.services import record_change, snapshot
+from ..core.access import Scope, require_write, scope_for
 from ..core.errors import NotFound, RuleViolation
 from ..core.validators import division_code_error
 from ..extensions import db
-from ..users.services import require_write
 from .models import Place, PlaceSuccession
 
 
 def _visible(user):
     """Places a user may see: its own county's tree, cut to its town or village where scoped so."""
-    q = sa.select(Place).where(Place.county_code == user.county_code)
-    if user.scope_level == "town":
-        q = q.where(sa.or_(Place.code == user.scope_code, Place.town_code == user.scope_code,
-                           Place.code == user.county_code))
-    elif user.scope_level == "village":
-        q = q.where(Place.code.in_([user.scope_code, user.scope_code[:9], user.county_code]))
+    scope = Scope.of(user)
+    q = sa.select(Place).where(Place.county_code == scope.county_code)
+    if scope.level == "town":
+        q = q.where(sa.or_(Place.code == scope.code, Place.town_code == scope.code,
+                           Place.code == scope.county_code))
+    elif scope.level == "village":
+        q = q.where(Place.code.in_([scope.code, scope.town_code, scope.county_code]))
     return q
+
+
+def scoped_place(user, code: str | None = None, *, field: str = "scope") -> Place:
+    """The place a request works in: the user's own scope or a place inside it that exists (``scope_for``
+    refuses the rest: 422 malformed, 404 outside the user's scope or unknown)."""
+    scope = scope_for(user, code, field=field)
+    place = db.session.scalar(sa.select(Place).where(Place.code == scope.code,
+                                                     Place.county_code == scope.county_code))
+    if place is None:
+        raise NotFound("未找到该区划或超出您的管辖范围", {field: ["不在您的管辖范围内或不存在"]})
+    return place
 
 
 def list_places(user, *, level=None, parent_code=None, include_withdrawn=False) -> list[Place]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from ..core.access import ROLES
 from ..core.errors import DomainError
 from ..extensions import db
 from . import services
-from .models import ROLES
 
 users_cli = AppGroup("users", help="管理用户与API令牌 (users and API tokens)")
 

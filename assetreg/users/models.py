@@ -8,23 +8,10 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..core.access import level_of
 from ..core.time import now_utc
 from ..core.types import UTCDateTime
 from ..extensions import db
-
-ROLES = {
-    "county_admin": "县级管理员",
-    "finance_officer": "乡镇财政所",
-    "village_committee": "村委会",
-    "auditor": "审计/纪检",
-}
-# Which scope levels each role may hold (DOMAIN.md, users table).
-ROLE_LEVELS = {
-    "county_admin": {"county"},
-    "finance_officer": {"town"},
-    "village_committee": {"village"},
-    "auditor": {"county", "town"},
-}
 
 
 class User(UserMixin, db.Model):
@@ -56,7 +43,7 @@ class User(UserMixin, db.Model):
 
     @property
     def scope_level(self) -> str:
-        return {6: "county", 9: "town", 12: "village"}[len(self.scope_code)]
+        return level_of(self.scope_code)
 
     @property
     def is_read_only(self) -> bool:

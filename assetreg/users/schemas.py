@@ -1,8 +1,8 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from ..core.access import ROLES
 from ..core.fields import Choice, PageQuery, Text
-from .models import ROLES
 
 
 class Me(ma.Schema):

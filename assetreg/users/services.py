@@ -8,28 +8,11 @@ import secrets
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..core.errors import Forbidden, RuleViolation
+from ..core.access import ROLE_LEVELS, ROLES, require_write
+from ..core.errors import RuleViolation
 from ..core.time import now_utc
 from ..extensions import db
-from .models import ROLE_LEVELS, ROLES, ApiToken, User
-
-# Which roles may write which area (DOMAIN.md roles table). Auditors write nothing here.
-WRITERS = {
-    "places": {"county_admin"},
-    "settings": {"county_admin"},
-    "users": {"county_admin"},
-    "households": {"county_admin", "finance_officer", "village_committee"},
-    "assets": {"county_admin", "finance_officer"},
-    "income": {"county_admin", "finance_officer"},
-    "distribution": {"county_admin", "finance_officer", "village_committee"},  # per action: distribution/services.py
-    "policy": {"county_admin"},
-    "oversight": {"county_admin", "auditor"},  # audits and inspections: auditors record them (DOMAIN.md roles)
-    "problems": {"county_admin", "auditor", "finance_officer", "village_committee"},  # per action: oversight/rules.py
-    "disposals": {"county_admin", "finance_officer", "village_committee"},  # per action: oversight/services.py
-    "imports": {"county_admin", "finance_officer", "village_committee"},  # per kind: imports/services.py
-    "lists": {"county_admin", "finance_officer", "village_committee"},  # per level: lists/services.py
-    "flags": {"county_admin", "finance_officer", "auditor", "village_committee"},  # acknowledgements: flags/services.py
-}
+from .models import ApiToken, User
 
 
 def hash_token(token: str) -> str:
@@ -102,29 +85,6 @@ def revoke_tokens(user: User, name: str | None = None) -> None:
     if name:
         q = q.where(ApiToken.name == name)
     db.session.execute(q.values(revoked_at=now_utc()))
-
-
-# --- scope ------------------------------------------------------------------------------------
-
-def scope_clause(model, user: User):
-    """SQL condition limiting ``model`` rows to the user's county, town or village."""
-    level = user.scope_level
-    column = {"county": model.county_code, "town": model.town_code, "village": model.village_code}[level]
-    return column == user.scope_code
-
-
-def in_scope(user: User, county_code: str | None, town_code: str | None, village_code: str | None) -> bool:
-    level = user.scope_level
-    return {"county": county_code, "town": town_code, "village": village_code}[level] == user.scope_code
-
-
-def require_write(user: User, area: str, *, county_code: str | None = None,
-                  town_code: str | None = None, village_code: str | None = None) -> None:
-    """Refuse (403) a write by a role that may not write ``area`` or outside the user's scope."""
-    if user.role not in WRITERS[area]:
-        raise Forbidden("当前角色无权执行此操作", code="role_forbidden")
-    if county_code is not None and not in_scope(user, county_code, town_code, village_code):
-        raise Forbidden("超出您的管辖范围", code="out_of_scope")
 
 
 # --- sign-in and lock-out -------------------------------------------------------------------------

@@ -93,6 +93,7 @@ LOG_QUIET = {"id", "county_code", "town_code", "village_code", "created_at", "up
 def labels() -> dict[str, dict[str, str]]:
     """Every code → Chinese label table the pages show, by name (``value|label('asset_status')``)."""
     from ..assets.models import CATEGORIES, FUNDING_SOURCES, MANAGING_LEVELS, STATUSES
+    from ..core.access import ROLES
     from ..custody.models import OPERATION_MODES, RISK_RATINGS
     from ..distribution.models import PURPOSES
     from ..distribution.models import STATUSES as PLAN_STATUSES
@@ -102,7 +103,6 @@ def labels() -> dict[str, dict[str, str]]:
     from ..oversight.models import PROBLEM_SOURCES, PROBLEM_STATUSES
     from ..places.models import LEVELS
     from ..rights.models import HOLDER_KINDS, RIGHT_KINDS
-    from ..users.models import ROLES
 
     return {
         "asset_status": STATUSES, "category": CATEGORIES, "funding_source": FUNDING_SOURCES,

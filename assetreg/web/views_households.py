@@ -11,15 +11,15 @@ from flask_login import current_user
 
 from ..assets import services as asset_services
 from ..assets.models import Asset
+from ..core.access import level_of, may_write, require_write
 from ..core.errors import Conflict, RuleViolation
 from ..core.validators import mask_card_number, mask_id_number, mask_mobile
 from ..extensions import db
 from ..households import schemas as hh_schemas
 from ..households import services as hh_services
 from ..households.schemas import MAX_MEMBERS
-from ..users.services import WRITERS, require_write
 from .forms import FormInvalid, coerce, load, load_query
-from .views_registry import may_write, place_options
+from .views_registry import may_edit, place_options
 
 bp = Blueprint("household_pages", __name__)
 
@@ -46,7 +46,7 @@ def households():
     rows = hh_schemas.Household(many=True).dump(result["items"])
     return render_template("households/list.html", result=result, rows=rows, args=args,
                            query_errors=query_errors, places=place_options(current_user),
-                           can_create=current_user.role in WRITERS["households"])
+                           can_create=may_write(current_user, "households"))
 
 
 @bp.route("/households/<int:household_id>")
@@ -56,7 +56,7 @@ def household(household_id):
         asset_services.visible_assets(current_user).where(Asset.household_id == h.id).order_by(Asset.code)
         .limit(200)))
     return render_template("households/page.html", h=hh_schemas.Household().dump(h), assets=assets_of,
-                           cleared_on=h.risk_cleared_on, can_edit=may_write("households", h))
+                           cleared_on=h.risk_cleared_on, can_edit=may_edit("households", h))
 
 
 # --- forms: helpers ------------------------------------------------------------------------------
@@ -64,7 +64,7 @@ def household(household_id):
 def village_options(user, keep: str | None = None) -> list[tuple[str, list[tuple[str, str]]]]:
     """Live villages in the user's scope grouped by town; ``keep`` (the household's own village) stays
     selectable even when it no longer is one of them."""
-    groups = [(label, [(c, n) for c, n in opts if len(c) == 12]) for label, opts in place_options(user)]
+    groups = [(label, [(c, n) for c, n in opts if level_of(c) == "village"]) for label, opts in place_options(user)]
     groups = [(label, opts) for label, opts in groups if opts]
     if keep and not any(c == keep for _, opts in groups for c, _ in opts):
         from .ui import place_name

@@ -12,13 +12,13 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ..core.access import in_scope, level_of, may_write, require_write
 from ..core.errors import NotFound
 from ..core.time import today_local
 from ..extensions import db
 from ..income import schemas as income_schemas
 from ..income import services as income_services
 from ..income.models import Settlement
-from ..users.services import WRITERS, in_scope, require_write
 from .filters import money
 from .forms import FormInvalid, load_form, load_query
 from .ui import place_name
@@ -90,7 +90,7 @@ def village_year(code, year):
     return render_template(
         "income/village_year.html", v=village, year=year, settled=settled, plan=plan, carry=carry,
         available=available, drift=(village["net"] - settled["net"]) if settled is not None else None,
-        can_settle=current_user.role in WRITERS["income"],
+        can_settle=may_write(current_user, "income"),
         shared=[ln for ln in village["lines"] if ln["is_shared"]])
 
 
@@ -128,7 +128,7 @@ def _settlements_page(*, settle=None, publish=None, status=200):
     query = {k: v for k, v in request.args.items() if k not in ("new_place", "new_year")}
     args, query_errors = load_query(income_schemas.SettlementQuery(), query)
     result = income_services.list_settlements(current_user, **args)
-    can_settle = current_user.role in WRITERS["income"]
+    can_settle = may_write(current_user, "income")
     groups = _place_groups()
     today = today_local()
     settle_values, settle_errors, settle_message = settle or (
@@ -139,7 +139,7 @@ def _settlements_page(*, settle=None, publish=None, status=200):
                    and in_scope(current_user, s.county_code, s.town_code, s.village_code)}
     return render_template(
         "income/settlements.html", result=result, args=args, query_errors=query_errors, can_settle=can_settle,
-        groups=groups, villages=[o for _, opts in groups for o in opts if len(o[0]) == 12],
+        groups=groups, villages=[o for _, opts in groups for o in opts if level_of(o[0]) == "village"],
         settle_values=settle_values, settle_errors=settle_errors, settle_message=settle_message,
         publish=publish, publishable=publishable, today=today, qs=request.query_string.decode("utf-8", "replace"),
     ), status

@@ -14,6 +14,7 @@ from flask_login import current_user
 
 from ..assets import services as asset_services
 from ..assets.models import Asset
+from ..core.access import in_scope, level_of, may_write
 from ..core.errors import Forbidden, NotFound
 from ..core.time import today_local
 from ..extensions import db
@@ -27,7 +28,6 @@ from ..oversight.models import (
     PROBLEM_SOURCES,
     PROBLEM_STATUSES,
 )
-from ..users.services import in_scope
 from .forms import FormInvalid, load_form, load_query
 from .ui import place_name, place_names
 from .views_registry import commit_or_invalid, place_options
@@ -59,8 +59,8 @@ def _int_arg(name: str) -> int | None:
 def _place_filters() -> tuple[list[tuple[str, str]], list[tuple[str, list[tuple[str, str]]]]]:
     """Towns [(code, name)] and villages grouped by town for the filter selects of the user's scope."""
     groups = place_options(current_user)
-    towns = [(code, glabel) for glabel, opts in groups for code, _ in opts if len(code) == 9]
-    villages = [(glabel, [(c, n) for c, n in opts if len(c) == 12]) for glabel, opts in groups]
+    towns = [(code, glabel) for glabel, opts in groups for code, _ in opts if level_of(code) == "town"]
+    villages = [(glabel, [(c, n) for c, n in opts if level_of(c) == "village"]) for glabel, opts in groups]
     return towns, [(g, v) for g, v in villages if v]
 
 
@@ -136,7 +136,7 @@ def problems():
                            counts=services.count_problems(current_user, **filters), towns=towns, villages=villages,
                            statuses=PROBLEM_STATUSES, sources=PROBLEM_SOURCES, today=today_local(),
                            export_url=same_query("oversight_pages.problems_export"),
-                           can_create=_role_in(rules.RAISER_ROLES))
+                           can_create=may_write(current_user, "problems.raise"))
 
 
 @bp.route("/problems/export.xlsx")
@@ -185,7 +185,7 @@ def _problem_page(problem_id: int, *, form: str | None = None, values=None, erro
                 "archive_no": f"ZG-{p.id}-{evidence_count + 1}"}
     return render_template(
         "oversight/problem.html", p=p, names=names, evidence=_evidence_rows(p), transitions=_transitions(p),
-        can_evidence=_mine(p) and _role_in(rules.EVIDENCE_ROLES) and p.status != "closed",
+        can_evidence=_mine(p) and may_write(current_user, "problems.respond") and p.status != "closed",
         form=form, values={**defaults, **(values or {})}, errors=errors or {}, message=message, today=today,
         statuses=PROBLEM_STATUSES, sources=PROBLEM_SOURCES, flag_rules=_flag_rules()), status
 
@@ -283,7 +283,7 @@ def _refs_from_form(form) -> dict:
 
 @bp.route("/problems/new", methods=["GET", "POST"])
 def problem_new():
-    if not _role_in(rules.RAISER_ROLES):
+    if not may_write(current_user, "problems.raise"):
         raise Forbidden("当前角色无权登记问题", code="role_forbidden")
     if request.method == "GET":
         return _problem_form(_new_problem_context())
@@ -307,7 +307,7 @@ def audits():
     towns, villages = _place_filters()
     return render_template("oversight/audits.html", result=result, args=args, query_errors=query_errors,
                            towns=towns, villages=villages, conclusions=AUDIT_CONCLUSIONS,
-                           can_create=_role_in(services.AUDIT_ROLES))
+                           can_create=may_write(current_user, "oversight.audit"))
 
 
 @bp.route("/audits/<int(max=2147483647):audit_id>")
@@ -316,7 +316,7 @@ def audit(audit_id):
     problems_of = services.list_problems(current_user, audit_id=a.id, per_page=100)
     return render_template("oversight/audit.html", a=a, problems=problems_of, conclusions=AUDIT_CONCLUSIONS,
                            names=_user_names([a.recorded_by_id]), statuses=PROBLEM_STATUSES,
-                           can_raise=_role_in(rules.RAISER_ROLES) and _mine(a))
+                           can_raise=may_write(current_user, "problems.raise") and _mine(a))
 
 
 def _audit_form(values=None, errors=None, message=None, status=200):
@@ -326,7 +326,7 @@ def _audit_form(values=None, errors=None, message=None, status=200):
 
 @bp.route("/audits/new", methods=["GET", "POST"])
 def audit_new():
-    if not _role_in(services.AUDIT_ROLES):
+    if not may_write(current_user, "oversight.audit"):
         raise Forbidden("只有审计人员或县级管理员可以登记年度审计", code="role_forbidden")
     if request.method == "GET":
         today = today_local()
@@ -352,7 +352,7 @@ def inspections():
     args, query_errors = load_query(schemas.InspectionQuery(), request.args)
     result = services.list_inspections(current_user, **args)
     return render_template("oversight/inspections.html", result=result, args=args, query_errors=query_errors,
-                           towns=_town_options(), can_create=_role_in(services.AUDIT_ROLES))
+                           towns=_town_options(), can_create=may_write(current_user, "oversight.audit"))
 
 
 @bp.route("/inspections/<int(max=2147483647):inspection_id>")
@@ -361,7 +361,7 @@ def inspection(inspection_id):
     problems_of = services.list_problems(current_user, inspection_id=row.id, per_page=100)
     return render_template("oversight/inspection.html", i=row, problems=problems_of, statuses=PROBLEM_STATUSES,
                            names=_user_names([row.recorded_by_id]),
-                           can_raise=_role_in(rules.RAISER_ROLES) and in_scope(current_user, row.county_code,
+                           can_raise=may_write(current_user, "problems.raise") and in_scope(current_user, row.county_code,
                                                                                  row.town_code, None))
 
 
@@ -372,7 +372,7 @@ def _inspection_form(values=None, errors=None, message=None, status=200):
 
 @bp.route("/inspections/new", methods=["GET", "POST"])
 def inspection_new():
-    if not _role_in(services.AUDIT_ROLES):
+    if not may_write(current_user, "oversight.audit"):
         raise Forbidden("只有审计人员或县级管理员可以登记督查检查", code="role_forbidden")
     if request.method == "GET":
         today = today_local()
@@ -396,7 +396,7 @@ def disposals():
     towns, villages = _place_filters()
     return render_template("oversight/disposals.html", result=result, args=args, query_errors=query_errors,
                            towns=towns, villages=villages, statuses=DISPOSAL_STATUSES, grounds=DISPOSAL_GROUNDS,
-                           methods=DISPOSAL_METHODS, can_create=_role_in(services.DISPOSAL_ROLES))
+                           methods=DISPOSAL_METHODS, can_create=may_write(current_user, "disposals.request"))
 
 
 def _disposal_steps(d) -> list[str]:
@@ -404,17 +404,17 @@ def _disposal_steps(d) -> list[str]:
     if d.status in rules.FINAL_STATUSES or not _mine(d):
         return []
     steps = []
-    if d.status == "requested" and _role_in(services.DISPOSAL_ROLES):
+    if d.status == "requested" and may_write(current_user, "disposals.request"):
         steps.append("valuation")
-    if d.status == "valued" and d.village_code is not None and _role_in(services.DECISION_ROLES):
+    if d.status == "valued" and d.village_code is not None and may_write(current_user, "disposals.decide"):
         steps.append("village-decision")
     nxt = d.next_approval
     if nxt and rules.ready_for_approval(d.status, d.village_code is not None) \
             and _role_in(rules.approval_roles(nxt["approver"])):
         steps.append("approval")
-    if d.status == "approved" and _role_in(services.DISPOSAL_ROLES):
+    if d.status == "approved" and may_write(current_user, "disposals.request"):
         steps.append("execution")
-    if d.status in rules.OPEN_STATUSES and _role_in(services.DISPOSAL_ROLES):
+    if d.status in rules.OPEN_STATUSES and may_write(current_user, "disposals.request"):
         steps.append("cancel")
     return steps
 
@@ -463,7 +463,7 @@ def _disposal_form(values=None, errors=None, message=None, status=200):
 
 @bp.route("/disposals/new", methods=["GET", "POST"])
 def disposal_new():
-    if not _role_in(services.DISPOSAL_ROLES):
+    if not may_write(current_user, "disposals.request"):
         raise Forbidden("只有乡镇财政所或县级管理员可以申请处置", code="role_forbidden")
     if request.method == "GET":
         return _disposal_form({"asset_code": _asset_code_of(_int_arg("asset_id")),
@@ -489,9 +489,9 @@ def oversight_of_asset(a) -> dict:
     return {
         "problems": problems_of, "disposals": disposals_of, "statuses": PROBLEM_STATUSES,
         "disposal_statuses": DISPOSAL_STATUSES,
-        "can_raise": _role_in(rules.RAISER_ROLES) and _mine(a),
-        "can_audit": _role_in(services.AUDIT_ROLES) and _mine(a) and a.category == "operating"
+        "can_raise": may_write(current_user, "problems.raise") and _mine(a),
+        "can_audit": may_write(current_user, "oversight.audit") and _mine(a) and a.category == "operating"
         and a.status not in services.NOT_AUDITABLE,
-        "can_dispose": _role_in(services.DISPOSAL_ROLES) and _mine(a) and a.category != "household"
+        "can_dispose": may_write(current_user, "disposals.request") and _mine(a) and a.category != "household"
         and not open_disposal and a.status not in ("disposed", "scrapped", "disposing"),
     }

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ..core.access import WRITERS, may_write, may_write_here, require_write
 from ..core.errors import Conflict, Forbidden, RuleViolation
 from ..core.money import to_fen
 from ..core.time import today_local
@@ -20,7 +21,6 @@ from ..distribution.models import LINE_PURPOSES, PURPOSES, STATUSES, STEPS
 from ..extensions import db
 from ..households.models import LABOUR, Household
 from ..households.models import STATUSES as HOUSEHOLD_STATUSES
-from ..users.services import WRITERS, in_scope, require_write
 from .forms import FormInvalid, coerce, load, load_form, load_query
 from .views_registry import commit_or_invalid
 
@@ -44,16 +44,16 @@ MAX_ROWS = schemas.MAX_LINES
 # --- helpers -------------------------------------------------------------------------------------
 
 def _may_draft(plan) -> bool:
-    """The village committee of the plan's village drafts it (services.DRAFTERS within WRITERS)."""
-    return (current_user.role in services.DRAFTERS and current_user.role in WRITERS["distribution"]
-            and in_scope(current_user, plan.county_code, plan.town_code, plan.village_code))
+    """The village committee of the plan's village drafts it (WRITERS["distribution.draft"] within WRITERS)."""
+    return (may_write(current_user, "distribution.draft")
+            and may_write_here(current_user, "distribution", plan.county_code, plan.town_code, plan.village_code))
 
 
 def _require_drafter(plan) -> None:
     """403 before any form is read, for a role or scope that may not edit the plan (the service checks again)."""
     require_write(current_user, "distribution", county_code=plan.county_code, town_code=plan.town_code,
                   village_code=plan.village_code)
-    if current_user.role not in services.DRAFTERS:
+    if current_user.role not in WRITERS["distribution.draft"]:
         raise Forbidden("当前角色无权执行此操作", code="role_forbidden")
 
 
@@ -109,7 +109,7 @@ def plans():
         "plans/list.html", result=result, args=args, query_errors=query_errors,
         towns=[(p.code, p.name) for p in places if p.level == "town"],
         villages=[(p.code, p.name) for p in places if p.level == "village"],
-        can_create=current_user.role in services.DRAFTERS and current_user.role in WRITERS["distribution"])
+        can_create=may_write(current_user, "distribution.draft") and may_write(current_user, "distribution"))
 
 
 def _new_form(values=None, errors=None, message=None, status=200):
@@ -123,7 +123,7 @@ def _new_form(values=None, errors=None, message=None, status=200):
 @bp.route("/plans/new", methods=["GET", "POST"])
 def plan_new():
     require_write(current_user, "distribution")
-    if current_user.role not in services.DRAFTERS:
+    if current_user.role not in WRITERS["distribution.draft"]:
         raise Forbidden("只有村委会可以制定分配方案", code="role_forbidden")
     if request.method == "GET":
         values = {"year": today_local().year - 1}

@@ -11,14 +11,13 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ..core.access import ROLES, in_scope, may_write, require_write
 from ..core.errors import NotFound, RuleViolation
 from ..core.time import today_local
 from ..distribution import schemas as dist_schemas
 from ..distribution import services as dist_services
 from ..distribution.models import MEETINGS, STEPS, DistributionPlan, PlanObjection
 from ..extensions import db
-from ..users.models import ROLES
-from ..users.services import in_scope, require_write
 from .filters import cn_date
 from .forms import FormInvalid, load_form
 from .views_registry import commit_or_invalid
@@ -45,7 +44,7 @@ OBJECTION_FIELDS = ("raised_on", "raised_by", "content")
 
 
 def _step_roles(kind: str | None) -> set[str]:
-    return dist_services.STEP_ROLES.get(kind, dist_services.DRAFTERS) if kind else set()
+    return dist_services.step_writers(kind) if kind else frozenset()
 
 
 def _in_scope(plan) -> bool:
@@ -94,7 +93,7 @@ def _page(plan_id: int, *, form: str | None = None, values=None, errors=None, me
         forms[form] = {"values": values, "errors": errors or {}, "message": message}
     writable = _in_scope(plan)
     can_step = kind is not None and writable and current_user.role in _step_roles(kind)
-    can_object = (writable and current_user.role in dist_services.OBJECTION_ROLES)
+    can_object = (writable and may_write(current_user, "distribution.objection"))
     steps = {s.kind: s for s in plan.steps}
     rows = [{"kind": k, "label": label, "step": steps.get(k), "is_next": k == kind,
              "who": "、".join(ROLES[r] for r in sorted(_step_roles(k)))} for k, label in STEPS.items()]

@@ -11,10 +11,10 @@ from ..assets import schemas as asset_schemas
 from ..assets import services as asset_services
 from ..assets.models import FUNDING_SOURCES, STATUSES, SUBTYPES, Asset
 from ..assets.rules import INITIAL_STATUSES, TRANSITIONS, transition_error
+from ..core.access import Scope, may_write, may_write_here
 from ..core.errors import Conflict, RuleViolation
 from ..core.time import today_local
 from ..extensions import db
-from ..users.services import WRITERS, in_scope
 from .forms import FormInvalid, coerce, load, load_form, load_query
 
 bp = Blueprint("registry", __name__)
@@ -33,9 +33,8 @@ def commit_or_invalid(fn):
         raise FormInvalid.from_domain(exc) from None
 
 
-def may_write(area: str, obj) -> bool:
-    return current_user.role in WRITERS[area] and in_scope(current_user, obj.county_code, obj.town_code,
-                                                            obj.village_code)
+def may_edit(area: str, obj) -> bool:
+    return may_write_here(current_user, area, obj.county_code, obj.town_code, obj.village_code)
 
 
 def place_options(user) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -45,11 +44,11 @@ def place_options(user) -> list[tuple[str, list[tuple[str, str]]]]:
     places = list_places(user)
     towns = {p.code: p for p in places if p.level == "town"}
     groups: list[tuple[str, list[tuple[str, str]]]] = []
-    county = [(p.code, f"{p.name}（县级）") for p in places if p.level == "county" and user.scope_level == "county"]
+    county = [(p.code, f"{p.name}（县级）") for p in places if p.level == "county" and Scope.of(user).level == "county"]
     if county:
         groups.append(("县级", county))
     for code, town in towns.items():
-        opts = [(code, f"{town.name}（乡镇级）")] if user.scope_level in ("county", "town") else []
+        opts = [(code, f"{town.name}（乡镇级）")] if Scope.of(user).level in ("county", "town") else []
         opts += [(p.code, p.name) for p in places if p.level == "village" and p.town_code == code]
         if opts:
             groups.append((town.name, opts))
@@ -70,7 +69,7 @@ def assets():
     result = asset_services.list_assets(current_user, **args)
     return render_template("registry/assets.html", result=result, args=args, query_errors=query_errors,
                            places=place_options(current_user), subtypes=subtype_groups(),
-                           can_create=current_user.role in WRITERS["assets"])
+                           can_create=may_write(current_user, "assets"))
 
 
 # --- asset page ----------------------------------------------------------------------------------
@@ -119,7 +118,7 @@ def asset(asset_id):
         book=asset_services.book_value(current_user, asset_id, today), today=today,
         income_years=_income_by_year(a),
         entries=income_services.list_entries(current_user, asset_id, per_page=20),
-        can_write=may_write("assets", a), can_income=may_write("income", a) and a.category != "household",
+        can_write=may_edit("assets", a), can_income=may_edit("income", a) and a.category != "household",
         next_statuses=[s for s in TRANSITIONS[a.status] if transition_error(a.category, a.status, s) is None],
     )
 
@@ -170,7 +169,7 @@ def _asset_form(a=None, values=None, errors=None, message=None, status=200):
 
 @bp.route("/assets/new", methods=["GET", "POST"])
 def asset_new():
-    from ..users.services import require_write
+    from ..core.access import require_write
 
     require_write(current_user, "assets")  # auditors and village committees get 403 before the form
     if request.method == "GET":
@@ -339,7 +338,7 @@ def asset_income(asset_id):
     from ..income.schemas import IncomeEntryCreate
 
     a = asset_services.get_asset(current_user, asset_id, for_update=True)
-    from ..users.services import require_write
+    from ..core.access import require_write
 
     require_write(current_user, "income", county_code=a.county_code, town_code=a.town_code,
                   village_code=a.village_code)

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
+from ..core.access import require_write, sees_unmasked
 from ..core.errors import NotFound
 from ..core.time import today_local
 from ..exports import schemas as export_schemas
@@ -20,7 +21,6 @@ from ..imports import schemas as import_schemas
 from ..imports import services as import_services
 from ..imports import staging
 from ..imports.templates import KINDS as IMPORT_KINDS
-from ..users.services import require_write
 from .forms import FormInvalid, load, load_form
 from .views_registry import commit_or_invalid, place_options
 
@@ -40,7 +40,7 @@ def _exports_page(values=None, errors=None, message=None, status=200):
                            "years": f"{year - 4}-{year}", "kind": "ledger"},
                            errors=errors or {}, message=message, places=place_options(current_user),
                            kinds=export_services.KINDS, statuses=JOB_STATUSES,
-                           unmasked=export_services.is_unmasked(current_user))
+                           unmasked=sees_unmasked(current_user))
     db.session.commit()  # jobs whose worker died were just marked failed by the listing
     return html, status
 
