@@ -10,7 +10,7 @@ from .extensions import csrf, db, migrate
 
 
 def create_app(config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, template_folder="web/templates")
     app.config.update(build_config(app.instance_path))
     if config:
         app.config.update(config)
@@ -24,46 +24,24 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
 
     from . import models  # noqa: F401  (every table registered before migrations look)
+    from .users.services import user_by_id, user_for_token
     from .web.api import api
     from .web.auth import register_auth
     from .web.errors import register_error_handlers
 
-    register_auth(app)
+    register_auth(app, user_by_id=user_by_id, user_by_token=user_for_token)
     api.init_app(app)
     for bp in _api_blueprints():
         api.register_blueprint(bp)
         csrf.exempt(bp)  # bearer-token API: no cookies trusted, so no CSRF surface
     register_error_handlers(app)
 
-    from .flags.views import bp as flags_pages
-    from .lists.views import bp as lists_pages
-    from .notices.api import files as notice_files
-    from .web.pages import bp as pages_bp
-    from .web.views_admin import bp as admin_pages
-    from .web.views_households import bp as household_pages
-    from .web.views_income import bp as income_pages
-    from .web.views_oversight import bp as oversight_pages
-    from .web.views_plans import bp as plans_pages
-    from .web.views_procedure import bp as procedure_pages
-    from .web.views_registry import bp as registry_pages
-    from .web.views_transfer import bp as transfer_pages
-
-    app.register_blueprint(pages_bp)
-    app.register_blueprint(registry_pages)
-    app.register_blueprint(household_pages)
-    app.register_blueprint(admin_pages)
-    app.register_blueprint(notice_files)
-    app.register_blueprint(flags_pages)
-    app.register_blueprint(transfer_pages)
-    app.register_blueprint(procedure_pages)
-    app.register_blueprint(income_pages)
-    app.register_blueprint(plans_pages)
-    app.register_blueprint(oversight_pages)
-
+    for bp in _page_blueprints():
+        app.register_blueprint(bp)
+    from .places.services import place_names_of
     from .web.ui import register_ui
 
-    register_ui(app)  # filters, template globals, HTML error pages for every page blueprint
-    app.register_blueprint(lists_pages)
+    register_ui(app, label_tables=_label_tables(), place_names_of=place_names_of)
 
     from .cli import register_cli
 
@@ -101,3 +79,48 @@ def _api_blueprints():
     from .users.api import blp as users
 
     return [places, households, assets, rights, custody, income, distribution, notices, changes, users, oversight, imports, lists, flags, exports]
+
+
+def _page_blueprints():
+    """Each area's pages (``<area>/views.py``, templates beside them), home first."""
+    from .assets.views import bp as registry
+    from .changelog.views import bp as changelog
+    from .distribution.views import bp as plans
+    from .distribution.views import procedure_bp as procedure
+    from .exports.views import bp as exports
+    from .flags.views import bp as flags
+    from .home.views import bp as home
+    from .households.views import bp as households
+    from .imports.views import bp as imports
+    from .income.views import bp as income
+    from .lists.views import bp as lists
+    from .notices.api import files as notice_files
+    from .oversight.views import bp as oversight
+    from .users.views import bp as users
+
+    return [home, registry, households, users, changelog, notice_files, flags, imports, exports, procedure, income,
+            plans, oversight, lists]
+
+
+def _label_tables() -> dict[str, dict[str, str]]:
+    """Every code → Chinese label table the pages show, by name (``value|label('asset_status')``)."""
+    from .assets.models import CATEGORIES, FUNDING_SOURCES, MANAGING_LEVELS, STATUSES
+    from .core.access import ROLES
+    from .custody.models import OPERATION_MODES, RISK_RATINGS
+    from .distribution.models import PURPOSES
+    from .distribution.models import STATUSES as PLAN_STATUSES
+    from .households.models import LABOUR, MONITOR_TYPES
+    from .households.models import STATUSES as HOUSEHOLD_STATUSES
+    from .income.models import DEDUCTION_KINDS, DIRECTIONS, INCOME_KINDS
+    from .oversight.models import PROBLEM_SOURCES, PROBLEM_STATUSES
+    from .places.models import LEVELS
+    from .rights.models import HOLDER_KINDS, RIGHT_KINDS
+
+    return {
+        "asset_status": STATUSES, "category": CATEGORIES, "funding_source": FUNDING_SOURCES,
+        "managing_level": MANAGING_LEVELS, "right_kind": RIGHT_KINDS, "holder_kind": HOLDER_KINDS,
+        "operation_mode": OPERATION_MODES, "risk_rating": RISK_RATINGS, "household_status": HOUSEHOLD_STATUSES,
+        "monitor_type": MONITOR_TYPES, "labour": LABOUR, "direction": DIRECTIONS, "income_kind": INCOME_KINDS,
+        "deduction_kind": DEDUCTION_KINDS, "plan_status": PLAN_STATUSES, "purpose": PURPOSES, "role": ROLES,
+        "place_level": LEVELS, "problem_status": PROBLEM_STATUSES, "problem_source": PROBLEM_SOURCES,
+    }

@@ -24,6 +24,8 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 INITIAL_STATUSES = {"under_construction", "completed", "handed_over", "in_operation", "in_use", "idle"}
 # "In service" is 运营中 for operating assets, 使用中 for public-welfare and household ones.
+# Statuses of an asset handed over and still held: its five rights must be complete (basis: P03).
+HELD = ("handed_over", "in_operation", "in_use", "idle", "disposing")
 IN_SERVICE = {"operating": "in_operation", "public_welfare": "in_use", "household": "in_use"}
 
 

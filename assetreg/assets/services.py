@@ -10,8 +10,10 @@ from sqlalchemy.orm import selectinload
 from ..changelog.services import record_change, snapshot
 from ..core.access import require_write, scope_clause
 from ..core.errors import Conflict, NotFound, RuleViolation
+from ..core.events import asset_registered, assets_loaded, household_moved, place_withdrawn
 from ..core.time import today_local
 from ..extensions import db
+from ..households.models import Household
 from ..places.models import Place
 from . import rules
 from .models import SUBTYPES, Asset, AssetFunding, AssetStatusChange, DepreciationPolicy
@@ -26,26 +28,12 @@ def visible_assets(user):
     return sa.select(Asset).where(Asset.county_code == user.county_code, scope_clause(Asset, user))
 
 
-def rights_complete_for(asset_ids: list[int]) -> set[int]:
-    """Ids among ``asset_ids`` holding all five current rights (derived, never stored; basis: P03)."""
-    from ..rights.models import FIVE_RIGHTS, AssetRight
-
-    if not asset_ids:
-        return set()
-    rows = db.session.execute(
-        sa.select(AssetRight.asset_id)
-        .where(AssetRight.asset_id.in_(asset_ids), AssetRight.ended_on.is_(None),
-               AssetRight.kind.in_(list(FIVE_RIGHTS)))
-        .group_by(AssetRight.asset_id)
-        .having(sa.func.count(sa.distinct(AssetRight.kind)) == len(FIVE_RIGHTS))
-    )
-    return {r[0] for r in rows}
-
-
 def _annotate(assets: list[Asset]) -> list[Asset]:
-    complete = rights_complete_for([a.id for a in assets])
+    """Derived facts other areas own (rights completeness, P03) are added by their ``assets_loaded``
+    receivers; an asset nobody annotates reads as incomplete."""
     for a in assets:
-        a.is_rights_complete = a.id in complete
+        a.is_rights_complete = False
+    assets_loaded.send(None, assets=assets)
     return assets
 
 
@@ -160,8 +148,6 @@ def _snapshot(asset: Asset) -> dict:
 
 
 def create_asset(user, data: dict) -> Asset:
-    from ..households.models import Household
-
     place = _resolve_place(user, data["place_code"])
     codes = _place_codes(place)
     require_write(user, "assets", **codes)
@@ -208,11 +194,8 @@ def create_asset(user, data: dict) -> Asset:
                                      actor_id=getattr(user, "id", None)))
     record_change(user, entity="asset", entity_id=asset.id, action="create", county_code=asset.county_code,
                   town_code=asset.town_code, village_code=asset.village_code, after=_snapshot(asset))
-    if household is not None:
-        from ..rights.services import assign_household_rights
-
-        assign_household_rights(user, asset, household, effective_on=status_on)
-    asset.is_rights_complete = household is not None
+    asset.is_rights_complete = False
+    asset_registered.send(None, user=user, asset=asset, household=household, effective_on=status_on)
     return asset
 
 
@@ -322,3 +305,34 @@ def set_policy(user, *, subtype: str, useful_life_years: int, residual_rate) -> 
     record_change(user, entity="depreciation_policy", entity_id=subtype, action="set",
                   county_code=user.county_code, before=before, after=snapshot(policy))
     return policy
+
+
+@household_moved.connect
+def _household_assets_follow(_sender, *, user, household, village, **_kw) -> None:
+    """A household's own assets (到户类) follow it to its new village (basis: P11)."""
+    assets = db.session.scalars(sa.select(Asset).where(Asset.county_code == household.county_code,
+                                                       Asset.household_id == household.id)).all()
+    for asset in assets:
+        before = {"village_code": asset.village_code, "town_code": asset.town_code, "place_code": asset.place_code}
+        asset.village_code, asset.town_code, asset.place_code = village.code, village.town_code, village.code
+        record_change(user, entity="asset", entity_id=asset.id, action="move_with_household",
+                      county_code=asset.county_code, town_code=asset.town_code, village_code=asset.village_code,
+                      before=before, after={"village_code": village.code, "town_code": village.town_code,
+                                            "place_code": village.code, "household_id": household.id})
+
+
+@place_withdrawn.connect
+def _assets_follow_withdrawn_village(_sender, *, user, old, new, **_kw) -> dict[str, int]:
+    """A withdrawn village's assets pass to its successor, each with its change log."""
+    assets = db.session.scalars(sa.select(Asset).where(Asset.county_code == old.county_code,
+                                                       Asset.village_code == old.code)).all()
+    for asset in assets:
+        before = {"village_code": asset.village_code, "town_code": asset.town_code, "place_code": asset.place_code}
+        asset.village_code, asset.town_code = new.code, new.town_code
+        if asset.place_code == old.code:
+            asset.place_code = new.code
+        record_change(user, entity="asset", entity_id=asset.id, action="move_with_place",
+                      county_code=asset.county_code, town_code=asset.town_code, village_code=asset.village_code,
+                      before=before, after={"village_code": new.code, "town_code": new.town_code,
+                                            "place_code": asset.place_code})
+    return {"assets": len(assets)}

@@ -178,6 +178,11 @@ def may_write_here(user, kind: str, county_code: str | None, town_code: str | No
     return may_write(user, kind) and in_scope(user, county_code, town_code, village_code)
 
 
+def may_edit(user, kind: str, record) -> bool:
+    """The role may write ``kind`` and ``record`` (anything with county/town/village codes) is in scope."""
+    return may_write_here(user, kind, record.county_code, record.town_code, record.village_code)
+
+
 def require_role(user, kind: str) -> None:
     """Refuse (403) a role that may not write ``kind``. ``user`` None is the command line or a loader."""
     if user is not None and user.role not in WRITERS[kind]:

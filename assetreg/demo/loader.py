@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from ..assets import services as asset_services
 from ..assets.models import CATEGORIES, STATUSES, Asset, DepreciationPolicy
-from ..assets.rules import IN_SERVICE
+from ..assets.rules import HELD, IN_SERVICE
 from ..changelog.services import record_change, snapshot
 from ..core.access import ROLES
 from ..core.money import from_fen, round_half_up, split_largest_remainder
@@ -35,6 +35,7 @@ from ..rights.models import FIVE_RIGHTS, AssetRight
 from ..users.models import User
 from ..users.services import create_user, issue_token, revoke_tokens
 from . import names as N
+from .gaps import AS_OF, GAP_SIZES, scan_gaps
 from .oversight import OversightSummary, load_oversight, summarize_oversight
 from .yearly import YearlySummary, load_yearly, summarize
 
@@ -42,15 +43,9 @@ COUNTY_CODE = N.COUNTY_CODE
 COUNTY_NAME = N.COUNTY_NAME
 DEMO_PASSWORD = "demo12345"
 TOKEN_NAME = "demo"
-# Every generated business date is on or before this day; the deliberate gaps are judged at it.
-# Terms in force run to 2028 or later, expired ones ended by 2024, so the gaps hold at any date
-# from 2025 to the end of 2027.
-AS_OF = date(2025, 6, 30)
 START = date(2016, 1, 1)
 HOUSEHOLD_CHUNK = 600
 HUNDRED = Decimal("1E2")  # quantum: round to whole hundreds of yuan
-# Statuses of an asset that has been handed over and is still held (rights must be complete).
-HELD = ("handed_over", "in_operation", "in_use", "idle", "disposing")
 
 # Depreciation policy per subtype: useful life (years), residual rate (basis: P19, seed 002 item 19).
 # 入股资产 (equity) is not depreciated, so it has no policy.
@@ -69,9 +64,6 @@ STATUS_WEIGHTS = {
     "household": {"under_construction": 1, "completed": 2, "handed_over": 2, "in_use": 72, "idle": 5,
                   "disposing": 3, "disposed": 3, "scrapped": 9},
 }
-# How many assets get each deliberate gap (fewer if there are not enough candidates).
-GAP_SIZES = {"custody_missing": 6, "custody_expired": 5, "custody_no_fund": 4, "rights_incomplete": 10,
-             "contract_missing": 4, "contract_expired": 4}
 # The flag each gap is there to show (DOMAIN.md §11): custody basis: P12, P13; rights basis: P03;
 # contracts basis: P07, P32.
 GAP_LABELS = {
@@ -224,43 +216,6 @@ def _fill_counts(result: DemoResult) -> None:
     result.by_category = grouped(Asset.category, CATEGORIES)
     result.by_status = grouped(Asset.status, STATUSES)
     result.by_household_status = grouped(Household.status, HOUSEHOLD_STATUSES)
-
-
-def scan_gaps(county_code: str = COUNTY_CODE, as_of: date = AS_OF) -> dict[str, list[str]]:
-    """The deliberate gaps as the data shows them at ``as_of`` (asset codes, sorted)."""
-    s = db.session
-    assets = s.execute(sa.select(Asset.id, Asset.code, Asset.category, Asset.status)
-                       .where(Asset.county_code == county_code)).all()
-    custody = {r.asset_id: r for r in s.execute(
-        sa.select(AssetCustody.asset_id, AssetCustody.term_to, AssetCustody.annual_fund)
-        .where(AssetCustody.county_code == county_code, AssetCustody.replaced_at.is_(None)))}
-    operation = {r.asset_id: r for r in s.execute(
-        sa.select(AssetOperation.asset_id, AssetOperation.term_to)
-        .where(AssetOperation.county_code == county_code, AssetOperation.replaced_at.is_(None)))}
-    rights = dict(s.execute(
-        sa.select(AssetRight.asset_id, sa.func.count(sa.distinct(AssetRight.kind)))
-        .where(AssetRight.county_code == county_code, AssetRight.ended_on.is_(None),
-               AssetRight.kind.in_(list(FIVE_RIGHTS)))
-        .group_by(AssetRight.asset_id)).all())
-    gaps: dict[str, list[str]] = {key: [] for key in GAP_SIZES}
-    for a in assets:
-        if a.category == "public_welfare" and a.status == "in_use":
-            c = custody.get(a.id)
-            if c is None:
-                gaps["custody_missing"].append(a.code)
-            elif c.term_to is not None and c.term_to < as_of:
-                gaps["custody_expired"].append(a.code)
-            elif not c.annual_fund:
-                gaps["custody_no_fund"].append(a.code)
-        if a.status in HELD and rights.get(a.id, 0) < len(FIVE_RIGHTS):
-            gaps["rights_incomplete"].append(a.code)
-        if a.category == "operating" and a.status == "in_operation":
-            o = operation.get(a.id)
-            if o is None:
-                gaps["contract_missing"].append(a.code)
-            elif o.term_to is not None and o.term_to < as_of:
-                gaps["contract_expired"].append(a.code)
-    return {k: sorted(v) for k, v in gaps.items()}
 
 
 # --- the builder -------------------------------------------------------------------------------

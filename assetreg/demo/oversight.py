@@ -63,6 +63,7 @@ from ..oversight.models import (
 from ..places.models import Place
 from ..users.models import User
 from . import names as N
+from .gaps import scan_gaps
 
 AUDIT_YEARS = (2022, 2023, 2024)
 INSPECTION_QUARTERS = [(y, q) for y in (2023, 2024) for q in (1, 2, 3, 4)] + [(2025, 1)]
@@ -329,8 +330,6 @@ class _Oversight:
         return dict(self.made)
 
     def load(self) -> None:
-        from .loader import scan_gaps
-
         s = db.session
         users = {u.username: u for u in s.scalars(sa.select(User).where(User.county_code == self.county))}
         self.admin, self.auditor = users["admin"], users["auditor"]

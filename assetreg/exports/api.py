@@ -5,7 +5,7 @@ from flask_login import current_user
 
 from ..extensions import db
 from ..web.api import api_blueprint
-from . import schemas, services
+from . import jobs, schemas, services
 
 blp = api_blueprint("exports", __name__, "/exports", "审计台账导出 (auditor's ledger export)")
 
@@ -14,7 +14,7 @@ blp = api_blueprint("exports", __name__, "/exports", "审计台账导出 (audito
 @blp.arguments(schemas.ExportRequest)
 @blp.response(202, schemas.ExportJob)
 def request_ledger(data):
-    job = services.request_export(current_user, kind="ledger", **data)
+    job = jobs.request_export(current_user, kind="ledger", **data)
     db.session.commit()
     return job, 202, {"Location": f"/api/v1/exports/{job.id}"}
 
@@ -23,7 +23,7 @@ def request_ledger(data):
 @blp.arguments(schemas.ExportRequest)
 @blp.response(202, schemas.ExportJob)
 def request_pack(data):
-    job = services.request_export(current_user, kind="pack", **data)
+    job = jobs.request_export(current_user, kind="pack", **data)
     db.session.commit()
     return job, 202, {"Location": f"/api/v1/exports/{job.id}"}
 

@@ -13,10 +13,11 @@ import threading
 import time
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
+from flask import current_app
 
-from ..changelog.services import record_change
-from ..core.errors import DomainError, NotFound
+from ..changelog.services import record_change, snapshot
+from ..core.access import sees_unmasked
+from ..core.errors import Conflict, DomainError, NotFound, RuleViolation
 from ..core.time import now_utc
 from ..extensions import db
 from ..users.models import User
@@ -25,9 +26,11 @@ from .models import ExportJob
 
 log = logging.getLogger(__name__)
 DEFAULT_QUEUE = "assetreg-exports"
-_PID = os.getpid()
 _threads: list[threading.Thread] = []
 _threads_lock = threading.Lock()
+
+
+WORKER_ENTRY = "assetreg.worker.rq_run"  # the RQ entry point (it builds the app: composition layer)
 
 
 def redis_url() -> str | None:
@@ -75,7 +78,7 @@ def _enqueue(app, job_id: int, url: str) -> None:
     from rq import Queue
 
     queue = Queue(app.config.get("EXPORT_QUEUE", DEFAULT_QUEUE), connection=Redis.from_url(url))
-    queue.enqueue(rq_run, job_id, job_timeout=app.config.get("EXPORT_JOB_TIMEOUT", 3600), result_ttl=86400,
+    queue.enqueue(WORKER_ENTRY, job_id, job_timeout=app.config.get("EXPORT_JOB_TIMEOUT", 3600), result_ttl=86400,
                   failure_ttl=7 * 86400, description=f"assetreg export job {job_id}")
 
 
@@ -94,24 +97,6 @@ def wait_for_workers(timeout: float = 120) -> None:
         threads = list(_threads)
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
-
-
-def rq_run(job_id: int) -> str:
-    """The RQ entry point: inside the worker's app if it has one, else a fresh app from the environment."""
-    if has_app_context():
-        app = current_app._get_current_object()
-    else:
-        from .. import create_app
-
-        app = create_app()
-    with app.app_context():
-        if os.getpid() != _PID:
-            db.engine.dispose(close=False)  # a forked work horse must not share the parent's connections
-        try:
-            job = run_job(job_id)
-        finally:
-            db.session.remove()
-        return job.status if job is not None else "missing"
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -199,3 +184,27 @@ def run_job(job_id: int) -> ExportJob | None:
                       after={"status": "failed", "error": job.error})
         db.session.commit()
         return job
+
+
+def request_export(user, *, kind: str, scope: str, years: str) -> ExportJob:
+    """Queue an export job (202); the worker starts once the caller has committed."""
+    if kind not in services.KINDS:
+        raise RuleViolation("未知的导出类型", {"kind": [f"应为 {', '.join(services.KINDS)} 之一"]})
+    year_from, year_to = services.parse_years(years)
+    sc = services.resolve_scope(user, scope, year_from, year_to)
+    active = db.session.scalar(sa.select(sa.func.count()).select_from(ExportJob).where(
+        ExportJob.user_id == user.id, ExportJob.status.in_(("queued", "running"))))
+    if active >= services.ACTIVE_JOBS_PER_USER:
+        raise Conflict("您已有导出任务正在进行，请等待完成后再试", {"status": [f"同时最多{services.ACTIVE_JOBS_PER_USER}个任务"]},
+                       code="too_many_jobs")
+    job = ExportJob(county_code=user.county_code, user_id=user.id, kind=kind, status="queued", progress=0,
+                    rows_written=0, created_at=now_utc(),
+                    params={"scope": sc.code, "year_from": year_from, "year_to": year_to,
+                            "unmasked": sees_unmasked(user), "role": user.role})
+    db.session.add(job)
+    db.session.flush()
+    # Exports of personal data are themselves on the record (who, when, what scope).
+    record_change(user, entity="export_job", entity_id=job.id, action="request", county_code=job.county_code,
+                  town_code=sc.town_code, village_code=sc.village_code, after=snapshot(job))
+    submit_after_commit(job.id)
+    return job

@@ -22,7 +22,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
-from ..changelog.services import record_change, snapshot
+from ..changelog.services import record_change
 from ..core.access import ROLES, Scope, ancestors, sees_everything, sees_unmasked
 from ..core.errors import Conflict, DomainError, NotFound, RuleViolation
 from ..core.time import LOCAL_TZ, now_utc, today_local
@@ -66,32 +66,6 @@ def resolve_scope(user, code: str, year_from: int, year_to: int) -> ledger.Expor
 
 
 # --- jobs --------------------------------------------------------------------------------------
-
-def request_export(user, *, kind: str, scope: str, years: str) -> ExportJob:
-    """Queue an export job (202); the worker starts once the caller has committed."""
-    from . import jobs
-
-    if kind not in KINDS:
-        raise RuleViolation("未知的导出类型", {"kind": [f"应为 {', '.join(KINDS)} 之一"]})
-    year_from, year_to = parse_years(years)
-    sc = resolve_scope(user, scope, year_from, year_to)
-    active = db.session.scalar(sa.select(sa.func.count()).select_from(ExportJob).where(
-        ExportJob.user_id == user.id, ExportJob.status.in_(("queued", "running"))))
-    if active >= ACTIVE_JOBS_PER_USER:
-        raise Conflict("您已有导出任务正在进行，请等待完成后再试", {"status": [f"同时最多{ACTIVE_JOBS_PER_USER}个任务"]},
-                       code="too_many_jobs")
-    job = ExportJob(county_code=user.county_code, user_id=user.id, kind=kind, status="queued", progress=0,
-                    rows_written=0, created_at=now_utc(),
-                    params={"scope": sc.code, "year_from": year_from, "year_to": year_to,
-                            "unmasked": sees_unmasked(user), "role": user.role})
-    db.session.add(job)
-    db.session.flush()
-    # Exports of personal data are themselves on the record (who, when, what scope).
-    record_change(user, entity="export_job", entity_id=job.id, action="request", county_code=job.county_code,
-                  town_code=sc.town_code, village_code=sc.village_code, after=snapshot(job))
-    jobs.submit_after_commit(job.id)
-    return job
-
 
 def _may_see(user, job: ExportJob) -> bool:
     if job.county_code != user.county_code:

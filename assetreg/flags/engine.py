@@ -4,12 +4,15 @@ whatever the number of assets. Knows nothing of users; ``services`` adds scope c
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 
 import sqlalchemy as sa
 
 from ..core.errors import NotFound
+from ..distribution.models import DistributionPolicy
 from ..extensions import db
+from ..oversight.models import OversightSettings
 from ..places.models import Place
 from .rules import ONE_ASSET_RULES, ORDER, RULES, SEVERITY_RANK, Ctx, Flag, Settings
 
@@ -21,6 +24,23 @@ def resolve_place(code: str) -> Place:
     if place is None:
         raise NotFound("未找到该区划", {"scope": ["未找到该区划"]})
     return place
+
+
+def load_settings(county_code: str) -> Settings:
+    """The county's oversight settings and distribution policy, the seeds' defaults for what is not saved."""
+    s = Settings()
+    row = db.session.scalar(sa.select(OversightSettings).where(OversightSettings.county_code == county_code))
+    if row is not None:
+        s = replace(s, no_income_years=row.no_income_years,
+                    settlement_deadline=(row.settlement_deadline_month, row.settlement_deadline_day),
+                    handover_deadline=(row.handover_deadline_month, row.handover_deadline_day),
+                    contract_warning_days=row.contract_warning_days,
+                    risk_assessment_max_days=row.risk_assessment_max_days)
+    policy = db.session.scalar(sa.select(DistributionPolicy).where(DistributionPolicy.county_code == county_code))
+    if policy is not None:
+        s = replace(s, min_notice_days=policy.min_notice_days, pv_public_min_share=policy.pv_public_min_share,
+                    forbidden_uses=tuple(policy.forbidden_uses or ()))
+    return s
 
 
 def build_context(scope_code: str, as_of: date, settings: Settings | None = None, *,
@@ -35,8 +55,6 @@ def build_context(scope_code: str, as_of: date, settings: Settings | None = None
         # The ledger pass groups a county's entries by asset: let it hash in memory rather than sort on disk.
         db.session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
     if settings is None:
-        from .services import load_settings
-
         settings = load_settings(place.county_code)
     names = dict(db.session.execute(sa.select(Place.code, Place.name)
                                     .where(Place.county_code == place.county_code)).all())

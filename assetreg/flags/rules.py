@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
 
 from ..assets.models import Asset, AssetStatusChange
+from ..assets.rules import HELD
 from ..core.access import level_of
 from ..core.money import ZERO, from_fen, round_half_up
 from ..core.time import LOCAL_TZ
@@ -83,7 +84,6 @@ CATEGORIES = {
 SUBJECTS = {"asset": "资产", "plan": "分配方案", "town": "乡镇", "village": "村", "problem": "问题",
             "disposal": "处置申请"}
 # Statuses of an asset handed over and still held (its rights must be complete).
-HELD = ("handed_over", "in_operation", "in_use", "idle", "disposing")
 # Statuses that show an asset was handed over (the first change into one of them is its handover).
 HANDED = ("handed_over", "in_operation", "in_use", "idle")
 DONE_PROBLEM = ("rectified", "closed")

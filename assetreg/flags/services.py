@@ -4,7 +4,6 @@ and acknowledgements (a flag seen and explained stays listed, marked, while the 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import replace
 from datetime import date
 
 import sqlalchemy as sa
@@ -13,32 +12,14 @@ from ..changelog.services import record_change, snapshot
 from ..core.access import level_of, require_write
 from ..core.errors import Conflict, NotFound, RuleViolation
 from ..core.time import now_utc, today_local
-from ..distribution.models import DistributionPlan, DistributionPolicy
+from ..distribution.models import DistributionPlan
 from ..extensions import db
-from ..oversight.models import DisposalRequest, FlagAcknowledgement, OversightSettings, Problem
+from ..oversight.models import DisposalRequest, FlagAcknowledgement, Problem
 from ..places.models import Place
 from ..places.services import scoped_place
 from ..users.models import User
 from . import engine
-from .rules import CATEGORIES, ONE_ASSET_RULES, RULES, SEVERITIES, Ctx, Flag, Settings
-
-
-def load_settings(county_code: str) -> Settings:
-    """The county's oversight settings and distribution policy, the seeds' defaults for what is not saved."""
-    s = Settings()
-    row = db.session.scalar(sa.select(OversightSettings).where(OversightSettings.county_code == county_code))
-    if row is not None:
-        s = replace(s, no_income_years=row.no_income_years,
-                    settlement_deadline=(row.settlement_deadline_month, row.settlement_deadline_day),
-                    handover_deadline=(row.handover_deadline_month, row.handover_deadline_day),
-                    contract_warning_days=row.contract_warning_days,
-                    risk_assessment_max_days=row.risk_assessment_max_days)
-    policy = db.session.scalar(sa.select(DistributionPolicy).where(DistributionPolicy.county_code == county_code))
-    if policy is not None:
-        s = replace(s, min_notice_days=policy.min_notice_days, pv_public_min_share=policy.pv_public_min_share,
-                    forbidden_uses=tuple(policy.forbidden_uses or ()))
-    return s
-
+from .rules import CATEGORIES, ONE_ASSET_RULES, RULES, SEVERITIES, Ctx, Flag
 
 # --- reading -----------------------------------------------------------------------------------------
 

@@ -67,8 +67,7 @@ def acknowledge():
     """Acknowledge one flag with a reason (it stays listed, marked); back to the same list. The query string
     carries the list's filters, so a refused reason re-renders that list with the error at the flag."""
     from ..extensions import db
-    from ..web.forms import FormInvalid, load_form
-    from ..web.views_registry import commit_or_invalid
+    from ..web.forms import FormInvalid, commit_or_invalid, load_form
 
     key = (request.form.get("rule_id", ""), request.form.get("flag_key", ""))
     try:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from ..changelog.services import record_change, snapshot
 from ..core.access import require_write, scope_clause
 from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
+from ..core.events import household_moved, place_withdrawn
 from ..core.time import now_utc, today_local
 from ..core.validators import is_valid_id_number, mask_card_number, mask_id_number, mask_mobile
 from ..extensions import db
@@ -325,16 +326,21 @@ def update_household(user, household_id: int, data: dict, *, if_match: int | Non
 
 
 def _move(user, h: Household, village: Place) -> None:
-    """Move a household to another village; its household assets (到户类) follow it (basis: P11)."""
-    from ..assets.models import Asset
-
+    """Move a household to another village; the areas holding its rows follow (its household assets
+    (到户类), basis: P11) through ``household_moved``."""
     h.village_code, h.town_code = village.code, village.town_code
-    assets = db.session.scalars(sa.select(Asset).where(Asset.county_code == h.county_code,
-                                                       Asset.household_id == h.id)).all()
-    for asset in assets:
-        before = {"village_code": asset.village_code, "town_code": asset.town_code, "place_code": asset.place_code}
-        asset.village_code, asset.town_code, asset.place_code = village.code, village.town_code, village.code
-        record_change(user, entity="asset", entity_id=asset.id, action="move_with_household",
-                      county_code=asset.county_code, town_code=asset.town_code, village_code=asset.village_code,
-                      before=before, after={"village_code": village.code, "town_code": village.town_code,
-                                            "place_code": village.code, "household_id": h.id})
+    household_moved.send(None, user=user, household=h, village=village)
+
+
+@place_withdrawn.connect
+def _households_follow_withdrawn_village(_sender, *, user, old, new, **_kw) -> dict[str, int]:
+    """A withdrawn village's households pass to its successor, each with its change log."""
+    rows = db.session.scalars(sa.select(Household).where(Household.county_code == old.county_code,
+                                                         Household.village_code == old.code)).all()
+    for h in rows:
+        h.village_code, h.town_code = new.code, new.town_code
+        record_change(user, entity="household", entity_id=h.id, action="move_with_place",
+                      county_code=h.county_code, town_code=h.town_code, village_code=h.village_code,
+                      before={"village_code": old.code, "town_code": old.town_code},
+                      after={"village_code": new.code, "town_code": new.town_code})
+    return {"households": len(rows)}

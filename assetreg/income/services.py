@@ -20,6 +20,7 @@ from ..assets.services import get_asset
 from ..changelog.services import record_change, snapshot
 from ..core.access import in_scope, require_write, scope_clause
 from ..core.errors import Conflict, NotFound, RuleViolation
+from ..core.events import place_withdrawn
 from ..core.money import ZERO, from_fen
 from ..core.time import now_utc, today_local
 from ..extensions import db
@@ -751,3 +752,23 @@ def publish_settlement(user, settlement_id: int, *, published_on: date) -> Settl
                   after={"published_on": published_on.isoformat()})
     return get_settlement(user, s.id)
 
+
+@place_withdrawn.connect
+def _shares_follow_withdrawn_village(_sender, *, user, old, new, **_kw) -> dict[str, int]:
+    """Income shares held by a withdrawn village pass to its successor: the current rows are closed
+    (``replaced_at``) and re-issued for the successor, so the share history stays readable."""
+    rows = db.session.scalars(sa.select(AssetShare).where(
+        AssetShare.county_code == old.county_code, AssetShare.village_code == old.code,
+        AssetShare.replaced_at.is_(None))).all()
+    now = now_utc()
+    for row in rows:
+        row.replaced_at = now
+        share = AssetShare(county_code=row.county_code, asset_id=row.asset_id, village_code=new.code,
+                           weight=row.weight, basis=f"{row.basis or ''}（{old.name}撤并，由{new.name}承继）"[:200],
+                           from_year=row.from_year, to_year=row.to_year, recorded_by_id=row.recorded_by_id)
+        db.session.add(share)
+        db.session.flush()
+        record_change(user, entity="asset_share", entity_id=share.id, action="move_with_place",
+                      county_code=share.county_code, town_code=new.town_code, village_code=new.code,
+                      before={"id": row.id, "village_code": old.code}, after=snapshot(share))
+    return {"shares": len(rows)}

@@ -172,8 +172,7 @@ def asset_document(asset_id):
     re-renders the form with the errors inline (422) and writes nothing; out of scope: 404 to read, 403 to
     write."""
     from ..assets.services import get_asset
-    from ..web.forms import FormInvalid
-    from ..web.views_registry import commit_or_invalid
+    from ..web.forms import FormInvalid, commit_or_invalid
 
     a = get_asset(current_user, asset_id, for_update=request.method == "POST")
     require_write(current_user, "lists", county_code=a.county_code, town_code=a.town_code,

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from ..changelog.services import record_change, snapshot
 from ..core.access import Scope, require_write, scope_for
 from ..core.errors import NotFound, RuleViolation
+from ..core.events import collect, place_withdrawn
 from ..core.validators import division_code_error
 from ..extensions import db
 from .models import Place, PlaceSuccession
@@ -88,10 +89,8 @@ def create_place(user, *, code, name, level, parent_code=None, valid_from=None, 
 
 def withdraw_place(user, code: str, *, successor_code: str, effective_on: date, reason=None,
                    document=None) -> PlaceSuccession:
-    """Withdraw (撤销) a village and move its assets and households to the successor, by a dated record."""
-    from ..assets.models import Asset
-    from ..households.models import Household
-
+    """Withdraw (撤销) a village into its successor, by a dated record. The areas that hold the village's
+    rows (assets, households, income shares) move their own, each with its change log (``place_withdrawn``)."""
     old = get_place(user, code)
     require_write(user, "places", county_code=old.county_code, town_code=old.town_code, village_code=None)
     if old.level != "village":
@@ -103,23 +102,13 @@ def withdraw_place(user, code: str, *, successor_code: str, effective_on: date, 
         raise RuleViolation("承继区划无效", {"successor_code": ["应为本县有效的村级区划"]})
     if new.code == old.code:
         raise RuleViolation("承继区划无效", {"successor_code": ["不能是自身"]})
-    moved_assets = db.session.execute(
-        sa.update(Asset).where(Asset.county_code == old.county_code, Asset.village_code == old.code)
-        .values(village_code=new.code, town_code=new.town_code, place_code=new.code)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    moved_households = db.session.execute(
-        sa.update(Household).where(Household.county_code == old.county_code, Household.village_code == old.code)
-        .values(village_code=new.code, town_code=new.town_code)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    _move_current_shares(old, new)
+    moved = collect(place_withdrawn, user=user, old=old, new=new, effective_on=effective_on)
     before = snapshot(old)
     old.valid_to = effective_on
     old.successor_code = new.code
     rec = PlaceSuccession(county_code=old.county_code, old_code=old.code, new_code=new.code,
                           effective_on=effective_on, reason=reason, document=document,
-                          moved_assets=moved_assets, moved_households=moved_households)
+                          moved_assets=moved.get("assets", 0), moved_households=moved.get("households", 0))
     db.session.add(rec)
     db.session.flush()
     record_change(user, entity="place", entity_id=old.code, action="withdraw", county_code=old.county_code,
@@ -127,18 +116,22 @@ def withdraw_place(user, code: str, *, successor_code: str, effective_on: date, 
     return rec
 
 
-def _move_current_shares(old: Place, new: Place) -> None:
-    """Income shares held by the withdrawn village pass to its successor: the current rows are closed
-    (``replaced_at``) and re-issued for the successor, so the share history stays readable."""
-    from ..core.time import now_utc
-    from ..income.models import AssetShare
+def place_names_of(county_code: str) -> dict[str, str]:
+    """Code → name of every place of a county (one query)."""
+    return dict(db.session.execute(sa.select(Place.code, Place.name).where(Place.county_code == county_code)).all())
 
-    rows = db.session.scalars(sa.select(AssetShare).where(
-        AssetShare.county_code == old.county_code, AssetShare.village_code == old.code,
-        AssetShare.replaced_at.is_(None))).all()
-    now = now_utc()
-    for row in rows:
-        row.replaced_at = now
-        db.session.add(AssetShare(county_code=row.county_code, asset_id=row.asset_id, village_code=new.code,
-                                  weight=row.weight, basis=f"{row.basis or ''}（{old.name}撤并，由{new.name}承继）"[:200],
-                                  from_year=row.from_year, to_year=row.to_year, recorded_by_id=row.recorded_by_id))
+
+def place_options(user) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Live places the user may register an asset at, grouped by town: [(group, [(code, name)])]."""
+    places = list_places(user)
+    towns = {p.code: p for p in places if p.level == "town"}
+    groups: list[tuple[str, list[tuple[str, str]]]] = []
+    county = [(p.code, f"{p.name}（县级）") for p in places if p.level == "county" and Scope.of(user).level == "county"]
+    if county:
+        groups.append(("县级", county))
+    for code, town in towns.items():
+        opts = [(code, f"{town.name}（乡镇级）")] if Scope.of(user).level in ("county", "town") else []
+        opts += [(p.code, p.name) for p in places if p.level == "village" and p.town_code == code]
+        if opts:
+            groups.append((town.name, opts))
+    return groups

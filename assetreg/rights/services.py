@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from ..changelog.services import record_change, snapshot
 from ..core.errors import RuleViolation
+from ..core.events import asset_registered, assets_loaded
 from ..core.time import today_local
 from ..extensions import db
 from . import rules
@@ -154,3 +155,32 @@ def assign_household_rights(user, asset, household, *, effective_on: date) -> li
                       county_code=asset.county_code, town_code=asset.town_code,
                       village_code=asset.village_code, after=snapshot(right))
     return rows
+
+
+def rights_complete_for(asset_ids: list[int]) -> set[int]:
+    """Ids among ``asset_ids`` holding all five current rights (derived, never stored; basis: P03)."""
+    if not asset_ids:
+        return set()
+    rows = db.session.execute(
+        sa.select(AssetRight.asset_id)
+        .where(AssetRight.asset_id.in_(asset_ids), AssetRight.ended_on.is_(None),
+               AssetRight.kind.in_(list(FIVE_RIGHTS)))
+        .group_by(AssetRight.asset_id)
+        .having(sa.func.count(sa.distinct(AssetRight.kind)) == len(FIVE_RIGHTS))
+    )
+    return {r[0] for r in rows}
+
+
+@assets_loaded.connect
+def _annotate_rights_complete(_sender, *, assets, **_kw) -> None:
+    complete = rights_complete_for([a.id for a in assets])
+    for a in assets:
+        a.is_rights_complete = a.id in complete
+
+
+@asset_registered.connect
+def _household_asset_rights(_sender, *, user, asset, household, effective_on, **_kw) -> None:
+    """A household asset (到户类) is held and run by its household from the day it is registered (P11)."""
+    if household is not None:
+        assign_household_rights(user, asset, household, effective_on=effective_on)
+        asset.is_rights_complete = True

@@ -69,6 +69,11 @@ def issue_token(user: User, name: str = "api") -> str:
     return token
 
 
+def user_by_id(user_id: int) -> User | None:
+    """The user of a session, or None (ids beyond an INTEGER cannot exist)."""
+    return db.session.get(User, user_id) if 0 < user_id < 2**31 else None
+
+
 def user_for_token(token: str) -> User | None:
     row = db.session.execute(
         sa.select(User)

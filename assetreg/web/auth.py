@@ -6,35 +6,17 @@ the clock)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Flask, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from ..core.time import now_utc
-from ..extensions import db, login_manager
-from ..users.models import User
-from ..users.services import user_for_token
+from ..extensions import login_manager
 from .api import error_response
 
 PUBLIC_ENDPOINTS = {"pages.login", "pages.static", "static"}
-
-
-@login_manager.user_loader
-def _load_user(user_id: str):
-    try:
-        user = db.session.get(User, int(user_id))
-    except (TypeError, ValueError):
-        return None
-    return user if user is not None and user.is_active else None
-
-
-@login_manager.request_loader
-def _load_from_header(req):
-    header = req.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer " and 0 < len(header) < 200:
-        return user_for_token(header[7:].strip())
-    return None
 
 
 def safe_next(target: str | None) -> str | None:
@@ -56,7 +38,7 @@ def current_path() -> str | None:
     return safe_next(request.full_path.rstrip("?"))
 
 
-def start_session(user: User) -> None:
+def start_session(user) -> None:
     """Log in on a fresh session (no fixation: whatever the old session held is dropped)."""
     from flask_login import login_user
 
@@ -66,8 +48,27 @@ def start_session(user: User) -> None:
     session["seen"] = now_utc().timestamp()
 
 
-def register_auth(app: Flask) -> None:
+def register_auth(app: Flask, *, user_by_id: Callable[[int], object | None],
+                  user_by_token: Callable[[str], object | None]) -> None:
+    """Sessions and bearer tokens. The users area says who an id or a token is (``user_by_id``,
+    ``user_by_token``): this module knows no table."""
     login_manager.init_app(app)
+
+    @login_manager.user_loader
+    def _load_user(user_id: str):
+        try:
+            user = user_by_id(int(user_id))
+        except (TypeError, ValueError):
+            return None
+        return user if user is not None and user.is_active else None
+
+    @login_manager.request_loader
+    def _load_from_header(req):
+        header = req.headers.get("Authorization", "")
+        if header[:7].lower() == "bearer " and 0 < len(header) < 200:
+            return user_by_token(header[7:].strip())
+        return None
+
     login_manager.login_view = "pages.login"
     login_manager.login_message = "请先登录"
     login_manager.login_message_category = "info"

@@ -1,47 +1,95 @@
-"""Map domain errors and database conflicts to JSON (under /api) without leaking internals."""
+"""One error handler for every failure: JSON (``{"error": …}``) under /api and for bearer-token clients,
+an HTML error page for a person in a browser. Each handler rolls the request back first, so nothing
+is half-written; internals never leak."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, request
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
 
 from ..core.errors import DomainError
 from ..extensions import db
-from .api import error_response
+from .api import api, error_response
 
 log = logging.getLogger(__name__)
 
+HTTP_MESSAGES = {
+    400: "请求无效",
+    401: "请先登录",
+    403: "您无权访问此页面",
+    404: "未找到该页面或记录",
+    405: "不支持的请求方式",
+    409: "与已有记录冲突",
+    413: "上传的文件太大",
+    422: "输入有误",
+    500: "服务器内部错误",
+}
+
+
+def wants_html() -> bool:
+    """A person in a browser: not the JSON API, and not a bearer-token client fetching a file endpoint
+    (those keep the JSON error shape)."""
+    if request.path.startswith("/api/"):
+        return False
+    return request.headers.get("Authorization", "")[:7].lower() != "bearer "
+
+
+def render_error(status: int, message: str | None = None, detail: str | None = None):
+    return render_template("error.html", status=status, message=message or HTTP_MESSAGES.get(status, "出错了"),
+                           detail=detail), status
+
+
+def _answer(status: int, message: str, *, code: str | None = None, fields: dict | None = None,
+            page_message: str | None = None):
+    db.session.rollback()
+    if wants_html():
+        return render_error(status, page_message or message)
+    return error_response(status, message, fields, code)
+
 
 def register_error_handlers(app: Flask) -> None:
+    """Call after ``api.init_app``: the HTTP handler here takes over the Api's and calls it for JSON."""
+
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
-        db.session.rollback()
-        return error_response(exc.status, exc.message, exc.fields, exc.code)
+        return _answer(exc.status, exc.message, code=exc.code, fields=exc.fields)
 
     @app.errorhandler(StaleDataError)
     def _stale(exc):
-        db.session.rollback()
-        return error_response(409, "该记录已被他人修改，请刷新后重试", code="version_conflict")
+        return _answer(409, "该记录已被他人修改，请刷新后重试", code="version_conflict",
+                       page_message="该记录已被他人修改，请返回刷新后重试")
 
     @app.errorhandler(IntegrityError)
     def _integrity(exc):
-        db.session.rollback()
-        log.info("integrity error on %s: %s", request.path, exc.orig)
-        return error_response(409, "与已有记录冲突（重复或引用无效）", code="integrity_conflict")
+        log.info("integrity error on %s: %s", request.path, getattr(exc, "orig", exc))
+        return _answer(409, "与已有记录冲突（重复或引用无效）", code="integrity_conflict")
 
     @app.errorhandler(StatementError)
     def _statement(exc):
         # A value the database refuses (overflow and the like) that validation did not catch.
-        db.session.rollback()
         log.warning("statement error on %s: %s", request.path, exc)
-        return error_response(422, "数据超出允许范围", code="invalid_value")
+        return _answer(422, "数据超出允许范围", code="invalid_value")
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc):
+        return _answer(400, "表单已过期或来源无效，请返回刷新页面后重试", code="csrf_failed")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if not wants_html():
+            return api.handle_http_exception(exc)
+        if exc.code is None or exc.code < 400:
+            return exc
+        return render_error(exc.code)
 
     @app.errorhandler(500)
     def _internal(exc):
         db.session.rollback()
-        if request.path.startswith("/api/"):
-            return error_response(500, "服务器内部错误")
-        return "服务器内部错误", 500
+        if wants_html():
+            return render_error(500)
+        return error_response(500, "服务器内部错误")

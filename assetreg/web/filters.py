@@ -90,41 +90,13 @@ LOG_QUIET = {"id", "county_code", "town_code", "village_code", "created_at", "up
              "recorded_by_id", "actor_id"}
 
 
-def labels() -> dict[str, dict[str, str]]:
-    """Every code → Chinese label table the pages show, by name (``value|label('asset_status')``)."""
-    from ..assets.models import CATEGORIES, FUNDING_SOURCES, MANAGING_LEVELS, STATUSES
-    from ..core.access import ROLES
-    from ..custody.models import OPERATION_MODES, RISK_RATINGS
-    from ..distribution.models import PURPOSES
-    from ..distribution.models import STATUSES as PLAN_STATUSES
-    from ..households.models import LABOUR, MONITOR_TYPES
-    from ..households.models import STATUSES as HOUSEHOLD_STATUSES
-    from ..income.models import DEDUCTION_KINDS, DIRECTIONS, INCOME_KINDS
-    from ..oversight.models import PROBLEM_SOURCES, PROBLEM_STATUSES
-    from ..places.models import LEVELS
-    from ..rights.models import HOLDER_KINDS, RIGHT_KINDS
-
-    return {
-        "asset_status": STATUSES, "category": CATEGORIES, "funding_source": FUNDING_SOURCES,
-        "managing_level": MANAGING_LEVELS, "right_kind": RIGHT_KINDS, "holder_kind": HOLDER_KINDS,
-        "operation_mode": OPERATION_MODES, "risk_rating": RISK_RATINGS, "household_status": HOUSEHOLD_STATUSES,
-        "monitor_type": MONITOR_TYPES, "labour": LABOUR, "direction": DIRECTIONS, "income_kind": INCOME_KINDS,
-        "deduction_kind": DEDUCTION_KINDS, "plan_status": PLAN_STATUSES, "purpose": PURPOSES, "role": ROLES,
-        "place_level": LEVELS, "log_entity": LOG_ENTITIES, "log_action": LOG_ACTIONS,
-        "problem_status": PROBLEM_STATUSES, "problem_source": PROBLEM_SOURCES,
-    }
-
-
-_LABELS: dict | None = None
+_LABELS: dict[str, dict[str, str]] = {"log_entity": LOG_ENTITIES, "log_action": LOG_ACTIONS}
 
 
 def label(value, table: str, blank: str = "") -> str:
     """The Chinese label of a stored code; an unknown code shows as itself."""
-    global _LABELS
     if value is None or value == "":
         return blank
-    if _LABELS is None:
-        _LABELS = labels()
     return _LABELS.get(table, {}).get(value, str(value))
 
 
@@ -132,10 +104,13 @@ def status_label(value) -> str:
     return label(value, "asset_status")
 
 
-def register_filters(app: Flask) -> None:
+def register_filters(app: Flask, label_tables: dict[str, dict[str, str]]) -> None:
+    """Filters and globals; ``label_tables`` are the areas' code → Chinese label tables, by name
+    (``value|label('asset_status')``), gathered by the app factory."""
+    _LABELS.update(label_tables)
     app.jinja_env.filters.update(
         money=money, number=number, cn_date=cn_date, cn_datetime=cn_datetime, iso_date=iso_date,
         label=label, status_label=status_label,
     )
-    app.jinja_env.globals["label_table"] = lambda name: (_LABELS or labels()).get(name, {})
+    app.jinja_env.globals["label_table"] = lambda name: _LABELS.get(name, {})
     app.jinja_env.globals["log_quiet"] = LOG_QUIET

@@ -8,8 +8,9 @@ import re
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ..core.errors import DomainError
+from ..core.errors import Conflict, DomainError, RuleViolation
 from ..core.fields import MoneyField
+from ..extensions import db
 
 _INT = re.compile(r"[+-]?\d{1,15}", re.ASCII)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -143,3 +144,15 @@ def load_query(schema: ma.Schema, args) -> tuple[dict, dict[str, list[str]]]:
             return schema.load(good), errors
         except ma.ValidationError:
             return schema.load({}), errors
+
+
+def commit_or_invalid(fn):
+    """The one commit of a page's write: run one service call and commit; a 422/409 domain refusal rolls
+    back and becomes form errors (so nothing is half-written)."""
+    try:
+        result = fn()
+        db.session.commit()
+        return result
+    except (RuleViolation, Conflict) as exc:
+        db.session.rollback()
+        raise FormInvalid.from_domain(exc) from None

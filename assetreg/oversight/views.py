@@ -28,11 +28,11 @@ from ..oversight.models import (
     PROBLEM_SOURCES,
     PROBLEM_STATUSES,
 )
-from .forms import FormInvalid, load_form, load_query
-from .ui import place_name, place_names
-from .views_registry import commit_or_invalid, place_options
+from ..places.services import place_options
+from ..web.forms import FormInvalid, commit_or_invalid, load_form, load_query
+from ..web.ui import place_name, place_names
 
-bp = Blueprint("oversight_pages", __name__)
+bp = Blueprint("oversight_pages", __name__, template_folder="templates")
 # Ids in paths are INTEGER keys: a larger number matches no route (404), it never reaches the database.
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _MAX_ID = 2**31 - 1

@@ -11,17 +11,17 @@ from flask_login import current_user
 
 from ..assets import services as asset_services
 from ..assets.models import Asset
-from ..core.access import level_of, may_write, require_write
+from ..core.access import level_of, may_edit, may_write, require_write
 from ..core.errors import Conflict, RuleViolation
 from ..core.validators import mask_card_number, mask_id_number, mask_mobile
 from ..extensions import db
 from ..households import schemas as hh_schemas
 from ..households import services as hh_services
 from ..households.schemas import MAX_MEMBERS
-from .forms import FormInvalid, coerce, load, load_query
-from .views_registry import may_edit, place_options
+from ..places.services import place_options
+from ..web.forms import FormInvalid, coerce, load, load_query
 
-bp = Blueprint("household_pages", __name__)
+bp = Blueprint("household_pages", __name__, template_folder="templates")
 
 TOP_FIELDS = ("village_code", "number", "head_name", "head_id_number", "phone", "status", "monitor_type",
               "is_risk_cleared", "risk_cleared_on", "bank_card")
@@ -56,7 +56,7 @@ def household(household_id):
         asset_services.visible_assets(current_user).where(Asset.household_id == h.id).order_by(Asset.code)
         .limit(200)))
     return render_template("households/page.html", h=hh_schemas.Household().dump(h), assets=assets_of,
-                           cleared_on=h.risk_cleared_on, can_edit=may_edit("households", h))
+                           cleared_on=h.risk_cleared_on, can_edit=may_edit(current_user, "households", h))
 
 
 # --- forms: helpers ------------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def village_options(user, keep: str | None = None) -> list[tuple[str, list[tuple
     groups = [(label, [(c, n) for c, n in opts if level_of(c) == "village"]) for label, opts in place_options(user)]
     groups = [(label, opts) for label, opts in groups if opts]
     if keep and not any(c == keep for _, opts in groups for c, _ in opts):
-        from .ui import place_name
+        from ..web.ui import place_name
 
         groups.append(("当前所在村", [(keep, place_name(keep))]))
     return groups
@@ -224,7 +224,7 @@ def _household_for_write(household_id: int):
 
 
 def _edit_values(h, reveal: bool) -> dict:
-    from .filters import iso_date
+    from ..web.filters import iso_date
 
     values = {k: getattr(h, k) for k in TOP_FIELDS}
     values.update(version=h.version, risk_cleared_on=iso_date(h.risk_cleared_on) if h.risk_cleared_on else "")

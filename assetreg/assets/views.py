@@ -11,49 +11,16 @@ from ..assets import schemas as asset_schemas
 from ..assets import services as asset_services
 from ..assets.models import FUNDING_SOURCES, STATUSES, SUBTYPES, Asset
 from ..assets.rules import INITIAL_STATUSES, TRANSITIONS, transition_error
-from ..core.access import Scope, may_write, may_write_here
-from ..core.errors import Conflict, RuleViolation
+from ..core.access import may_edit, may_write
 from ..core.time import today_local
 from ..extensions import db
-from .forms import FormInvalid, coerce, load, load_form, load_query
+from ..places.services import place_options
+from ..web.forms import FormInvalid, coerce, commit_or_invalid, load, load_form, load_query
 
-bp = Blueprint("registry", __name__)
+bp = Blueprint("registry", __name__, template_folder="templates")
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-def commit_or_invalid(fn):
-    """Run one service call and commit; a 422/409 domain refusal rolls back and becomes form errors."""
-    try:
-        result = fn()
-        db.session.commit()
-        return result
-    except (RuleViolation, Conflict) as exc:
-        db.session.rollback()
-        raise FormInvalid.from_domain(exc) from None
-
-
-def may_edit(area: str, obj) -> bool:
-    return may_write_here(current_user, area, obj.county_code, obj.town_code, obj.village_code)
-
-
-def place_options(user) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Live places the user may register an asset at, grouped by town: [(group, [(code, name)])]."""
-    from ..places.services import list_places
-
-    places = list_places(user)
-    towns = {p.code: p for p in places if p.level == "town"}
-    groups: list[tuple[str, list[tuple[str, str]]]] = []
-    county = [(p.code, f"{p.name}（县级）") for p in places if p.level == "county" and Scope.of(user).level == "county"]
-    if county:
-        groups.append(("县级", county))
-    for code, town in towns.items():
-        opts = [(code, f"{town.name}（乡镇级）")] if Scope.of(user).level in ("county", "town") else []
-        opts += [(p.code, p.name) for p in places if p.level == "village" and p.town_code == code]
-        if opts:
-            groups.append((town.name, opts))
-    return groups
-
 
 def subtype_groups() -> list[tuple[str, list[tuple[str, str]]]]:
     from ..assets.models import CATEGORIES
@@ -118,7 +85,7 @@ def asset(asset_id):
         book=asset_services.book_value(current_user, asset_id, today), today=today,
         income_years=_income_by_year(a),
         entries=income_services.list_entries(current_user, asset_id, per_page=20),
-        can_write=may_edit("assets", a), can_income=may_edit("income", a) and a.category != "household",
+        can_write=may_edit(current_user, "assets", a), can_income=may_edit(current_user, "income", a) and a.category != "household",
         next_statuses=[s for s in TRANSITIONS[a.status] if transition_error(a.category, a.status, s) is None],
     )
 
@@ -184,7 +151,7 @@ def asset_new():
 
 
 def _edit_values(a: Asset) -> dict:
-    from .filters import iso_date
+    from ..web.filters import iso_date
 
     values = {k: getattr(a, k) for k in ("name", "subtype", "place_code", "project_name", "project_year",
                                          "project_approval_no", "useful_life_years", "unit", "note", "version")}
@@ -359,7 +326,7 @@ def asset_income(asset_id):
                 errors.setdefault("kind", []).extend(errors.pop(key))
         return _subform("registry/income_form.html", a, values=request.form, errors=errors, message=exc.message,
                         status=422)
-    from .filters import money
+    from ..web.filters import money
 
     flash(f"已记录{entry.period_year}年{'收入' if entry.direction == 'income' else '扣除'} {money(entry.amount)} 元",
           "success")

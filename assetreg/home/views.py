@@ -1,5 +1,6 @@
-"""Server-rendered pages (Chinese UI): login, logout and the home dashboard. Every page needs login
-(enforced for all endpoints in ``web/auth.py``); the registry and admin pages live beside this file."""
+"""The way in: login, logout and each role's home dashboard (Chinese UI). Every page needs login
+(enforced for all endpoints in ``web/auth.py``); each area's own pages live in its ``views.py``. This
+blueprint also serves the shared static files of ``web/static``."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, logout_user
 
 from ..extensions import db
-from .auth import safe_next, start_session
+from ..web import STATIC_DIR
+from ..web.auth import safe_next, start_session
 
-bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
+bp = Blueprint("pages", __name__, template_folder="templates", static_folder=STATIC_DIR,
                static_url_path="/static/web")
 
 # One message for every refused login: it never tells whether the username exists (basis: lock-out rule).
@@ -57,7 +59,7 @@ def logout():
 @bp.route("/")
 @login_required
 def home():
-    from . import dashboard
+    from . import services as dashboard
 
     return render_template("home.html", d=dashboard.build(current_user))
 
@@ -66,6 +68,6 @@ def home():
 def home_flags():
     """The flag figures of the home page, as an HTML fragment loaded after the page (the flag rules
     are evaluated over the whole scope, which takes longer than the rest of the dashboard)."""
-    from . import dashboard
+    from . import services as dashboard
 
     return render_template("_home_flags.html", flags=dashboard.flags(current_user))

@@ -19,12 +19,11 @@ from ..extensions import db
 from ..income import schemas as income_schemas
 from ..income import services as income_services
 from ..income.models import Settlement
-from .filters import money
-from .forms import FormInvalid, load_form, load_query
-from .ui import place_name
-from .views_registry import commit_or_invalid
+from ..web.filters import money
+from ..web.forms import FormInvalid, commit_or_invalid, load_form, load_query
+from ..web.ui import place_name
 
-bp = Blueprint("income_pages", __name__)
+bp = Blueprint("income_pages", __name__, template_folder="templates")
 
 YEAR_MIN, YEAR_MAX = 2000, 2100  # the income schemas' Year range
 # The settle form's inputs carry the prefix "settle." (the filter form above it has year and place_code too).
