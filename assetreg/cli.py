@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
+
+from .demo.loader import load_demo
+from .distribution.cli import plans_cli
+from .exports.cli import export_ledger_cmd, export_worker_cmd
+from .extensions import db
+from .flags.cli import flags_cli, policy_cli
+from .generator.cli import generate_cmd
+from .imports.cli import import_cmd
+from .income.cli import income_cli
+from .lists.cli import lists_cmd
+from .oversight.cli import oversight_cli
+from .users.cli import users_cli
 
 
 def register_cli(app: Flask) -> None:
-    from .distribution.cli import plans_cli
-    from .exports.cli import export_ledger_cmd, export_worker_cmd
-    from .flags.cli import flags_cli, policy_cli
-    from .generator.cli import generate_cmd
-    from .imports.cli import import_cmd
-    from .income.cli import income_cli
-    from .lists.cli import lists_cmd
-    from .oversight.cli import oversight_cli
-    from .users.cli import users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(income_cli)
@@ -33,10 +36,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--seed", default=None, type=int, help="random seed (default: the configured one)")
     def demo(seed):
         """Load the demo county (示例县); running it again changes nothing but the demo tokens."""
-        from flask import current_app
 
-        from .demo.loader import load_demo
-        from .extensions import db
 
         result = load_demo(seed if seed is not None else current_app.config["DEMO_SEED"])
         db.session.commit()

@@ -71,10 +71,11 @@ def main() -> int:
     from assetreg import create_app
     from assetreg.assets.models import Asset
     from assetreg.extensions import db
-    from assetreg.flags import engine, naive
+    from assetreg.flags import engine
     from assetreg.generator import generate as gen
     from assetreg.income.models import IncomeEntry
     from assetreg.places.models import Place
+    from tests import flags_naive as naive
 
     app = create_app()
     with app.app_context():

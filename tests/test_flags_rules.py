@@ -385,7 +385,7 @@ def test_income_overdue_judged_from_the_countys_start_of_records(f, world, today
     post_income(other, "300.00", date(2020, 1, 20), year=2019)  # a 2019 entry: 2019 is in the records now
     flag = fired("INCOME_OVERDUE")[f"asset:{a.id}"]
     assert "2019年租金" in flag.message and "等" not in flag.message and "10,000.00元" in flag.message
-    from assetreg.flags import naive
+    from . import flags_naive as naive
 
     for day in (date(2020, 1, 19), date(2020, 1, 20), date(2020, 2, 10), D):  # the naive evaluation agrees
         slow = [x.identity() for x in naive.evaluate_naive(COUNTY, day) if x.rule_id == "INCOME_OVERDUE"]

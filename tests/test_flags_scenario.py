@@ -11,12 +11,13 @@ import pytest
 
 from assetreg.distribution.models import PlanObjection
 from assetreg.extensions import db
-from assetreg.flags import engine, naive
+from assetreg.flags import engine
 from assetreg.flags.rules import RULES
 from assetreg.income.models import ContractReturn
 from assetreg.lists.models import RequiredDocument
 from assetreg.oversight.models import Inspection
 
+from . import flags_naive as naive
 from .factories import COUNTY, TOWN_A, TOWN_B, VILLAGE_A1, VILLAGE_A2, VILLAGE_B1
 from .test_flags_rules import (
     D,

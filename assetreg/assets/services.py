@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from ..changelog.services import record_change, snapshot
 from ..core.access import require_write, scope_clause
-from ..core.errors import Conflict, NotFound, RuleViolation
+from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
 from ..core.events import asset_registered, assets_loaded, household_moved, place_withdrawn
 from ..core.time import today_local
 from ..extensions import db
@@ -78,7 +79,6 @@ def get_asset(user, asset_id: int, *, for_update: bool = False) -> Asset:
 
 def _refuse_foreign_write(asset_id: int) -> None:
     """A write aimed at an existing asset outside the caller's scope is forbidden (403)."""
-    from ..core.errors import Forbidden
 
     if db.session.scalar(sa.select(Asset.id).where(Asset.id == asset_id)) is not None:
         raise Forbidden("超出您的管辖范围", code="out_of_scope")
@@ -272,7 +272,6 @@ def policy_for(county_code: str, subtype: str) -> DepreciationPolicy | None:
 
 
 def book_value(user, asset_id: int, as_of: date) -> rules.Depreciation:
-    from decimal import Decimal
 
     asset = get_asset(user, asset_id)
     policy = policy_for(asset.county_code, asset.subtype)

@@ -4,17 +4,30 @@ one service → commit → redirect; refusals come back as inline field errors a
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..assets import schemas as asset_schemas
 from ..assets import services as asset_services
-from ..assets.models import FUNDING_SOURCES, STATUSES, SUBTYPES, Asset
+from ..assets.models import CATEGORIES, FUNDING_SOURCES, STATUSES, SUBTYPES, Asset
 from ..assets.rules import INITIAL_STATUSES, TRANSITIONS, transition_error
-from ..core.access import may_edit, may_write
+from ..core.access import may_edit, may_write, require_write
+from ..core.money import from_fen
 from ..core.time import today_local
+from ..custody import schemas as custody_schemas
+from ..custody import services as custody_services
 from ..extensions import db
+from ..income import services as income_services
+from ..income.models import DISPOSAL, IncomeEntry
+from ..income.schemas import IncomeEntryCreate
 from ..places.services import place_options
+from ..rights import services as rights_services
+from ..rights.models import RIGHT_KINDS
+from ..rights.schemas import RightBatch, RightCreate
+from ..web.filters import iso_date, money
 from ..web.forms import FormInvalid, coerce, commit_or_invalid, load, load_form, load_query
 
 bp = Blueprint("registry", __name__, template_folder="templates")
@@ -23,7 +36,6 @@ bp = Blueprint("registry", __name__, template_folder="templates")
 # --- helpers -------------------------------------------------------------------------------------
 
 def subtype_groups() -> list[tuple[str, list[tuple[str, str]]]]:
-    from ..assets.models import CATEGORIES
 
     return [(CATEGORIES[c], [(s, s) for s in subs]) for c, subs in SUBTYPES.items()]
 
@@ -43,10 +55,7 @@ def assets():
 
 def _income_by_year(asset) -> list[dict]:
     """The asset's ledger per period year (gross, costs, net; disposal apart), newest first: one query."""
-    import sqlalchemy as sa
 
-    from ..core.money import from_fen
-    from ..income.models import DISPOSAL, IncomeEntry
 
     amount = sa.type_coerce(IncomeEntry.amount, sa.BigInteger)
     signed = sa.case((IncomeEntry.reverses_id.is_(None), amount), else_=-amount)
@@ -55,7 +64,6 @@ def _income_by_year(asset) -> list[dict]:
         .where(IncomeEntry.county_code == asset.county_code, IncomeEntry.asset_id == asset.id)
         .group_by(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind)).all()
     years: dict[int, dict] = {}
-    from decimal import Decimal
 
     for year, direction, kind, total in rows:
         is_disposal = kind == DISPOSAL
@@ -70,9 +78,6 @@ def _income_by_year(asset) -> list[dict]:
 
 @bp.route("/assets/<int:asset_id>")
 def asset(asset_id):
-    from ..custody import services as custody_services
-    from ..income import services as income_services
-    from ..rights import services as rights_services
 
     a = asset_services.get_asset(current_user, asset_id)
     today = today_local()
@@ -136,7 +141,6 @@ def _asset_form(a=None, values=None, errors=None, message=None, status=200):
 
 @bp.route("/assets/new", methods=["GET", "POST"])
 def asset_new():
-    from ..core.access import require_write
 
     require_write(current_user, "assets")  # auditors and village committees get 403 before the form
     if request.method == "GET":
@@ -151,7 +155,6 @@ def asset_new():
 
 
 def _edit_values(a: Asset) -> dict:
-    from ..web.filters import iso_date
 
     values = {k: getattr(a, k) for k in ("name", "subtype", "place_code", "project_name", "project_year",
                                          "project_approval_no", "useful_life_years", "unit", "note", "version")}
@@ -205,8 +208,6 @@ def asset_status(asset_id):
 
 def _rights_rows(form) -> tuple[list[dict], list[str]]:
     """One row of inputs per kind (``rights.<kind>.<field>``); rows left blank are not sent."""
-    from ..rights.models import RIGHT_KINDS
-    from ..rights.schemas import RightCreate
 
     schema = RightCreate()
     shared_on = (form.get("effective_on_all") or "").strip()
@@ -237,8 +238,6 @@ def _rights_errors(errors: dict, kinds: list[str]) -> dict:
 
 @bp.route("/assets/<int:asset_id>/rights", methods=["GET", "POST"])
 def asset_rights(asset_id):
-    from ..rights import services as rights_services
-    from ..rights.schemas import RightBatch
 
     a = asset_services.get_asset_for_write(current_user, asset_id)
     summary = rights_services.rights_summary(current_user, asset_id)
@@ -266,8 +265,6 @@ def asset_rights(asset_id):
 
 
 def _record_form(kind: str, asset_id: int):
-    from ..custody import schemas as custody_schemas
-    from ..custody import services as custody_services
 
     schema, service, template, done = {
         "custody": (custody_schemas.CustodyCreate(), custody_services.record_custody,
@@ -301,11 +298,8 @@ def asset_operation(asset_id):
 
 @bp.route("/assets/<int:asset_id>/income", methods=["GET", "POST"])
 def asset_income(asset_id):
-    from ..income import services as income_services
-    from ..income.schemas import IncomeEntryCreate
 
     a = asset_services.get_asset(current_user, asset_id, for_update=True)
-    from ..core.access import require_write
 
     require_write(current_user, "income", county_code=a.county_code, town_code=a.town_code,
                   village_code=a.village_code)
@@ -326,7 +320,6 @@ def asset_income(asset_id):
                 errors.setdefault("kind", []).extend(errors.pop(key))
         return _subform("registry/income_form.html", a, values=request.form, errors=errors, message=exc.message,
                         status=422)
-    from ..web.filters import money
 
     flash(f"已记录{entry.period_year}年{'收入' if entry.direction == 'income' else '扣除'} {money(entry.amount)} 元",
           "success")

@@ -7,7 +7,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from ..core.access import scope_clause, sees_everything
+from ..core.errors import Forbidden
 from ..core.time import now_utc
+from ..core.validators import mask_card_number, mask_id_number, mask_mobile
 from ..extensions import db
 from .models import ChangeLogEntry
 
@@ -21,7 +24,6 @@ def _plain(value):
 
 
 def _personal_masks():
-    from ..core.validators import mask_card_number, mask_id_number, mask_mobile
 
     return {"phone": mask_mobile, "id_number": mask_id_number, "head_id_number": mask_id_number,
             "bank_card": mask_card_number}
@@ -74,8 +76,6 @@ def record_change(actor, *, entity: str, entity_id, action: str, county_code: st
 
 def list_changes(user, *, entity=None, entity_id=None, since=None, until=None, page=1, per_page=50):
     """The log within the reader's scope, newest first. Only auditors and county admins read it."""
-    from ..core.access import scope_clause, sees_everything
-    from ..core.errors import Forbidden
 
     if not sees_everything(user):
         raise Forbidden("只有审计/纪检和县级管理员可以查看操作日志")

@@ -7,6 +7,8 @@ from datetime import date, datetime, time, timedelta
 from flask import Blueprint, render_template, request
 from flask_login import current_user
 
+from ..changelog import schemas as log_schemas
+from ..changelog import services as log_services
 from ..core.time import LOCAL_TZ
 from ..web.forms import load_query
 
@@ -25,8 +27,6 @@ def _day_start(text: str, errors: dict, name: str, plus_days: int = 0) -> str | 
 
 @bp.route("/changes")
 def changes():
-    from ..changelog import schemas as log_schemas
-    from ..changelog import services as log_services
 
     raw = {k: v for k, v in request.args.items() if k in ("entity", "entity_id", "page", "per_page")}
     date_errors: dict = {}

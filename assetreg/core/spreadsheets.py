@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import date, datetime
 from decimal import Decimal
 
 import xlsxwriter
@@ -75,7 +76,6 @@ class Workbook:
     def write_cells(self, ws, row: int, values: list, kinds: list[str], *, total: bool = False) -> int:
         """One row of typed cells: kinds are text | money | int | date. ``total`` uses the totals
         formats (bold, shaded). Returns the next row."""
-        from datetime import date, datetime
 
         text_fmt = self.formats["total_label" if total else "text"]
         for col, (value, kind) in enumerate(zip(values, kinds, strict=True)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from .access import LEVEL_LENGTHS  # 统计用区划代码: the one level map
 
@@ -19,7 +20,6 @@ def id_check_char(first17: str) -> str:
 def is_valid_id_number(value: str) -> bool:
     if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         return False
-    from datetime import date
 
     try:
         date(int(value[6:10]), int(value[10:12]), int(value[12:14]))

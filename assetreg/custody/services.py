@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..assets.services import get_asset, get_asset_for_write
 from ..changelog.services import record_change, snapshot
 from ..core.errors import RuleViolation
 from ..core.time import now_utc, today_local
@@ -73,13 +74,11 @@ def _replace(user, asset, model, values: dict):
 # --- custody (basis: P12, P13, P28, P33) -----------------------------------------------------------
 
 def custody_view(user, asset_id: int) -> dict:
-    from ..assets.services import get_asset
 
     return _view(user, AssetCustody, get_asset(user, asset_id).id)
 
 
 def record_custody(user, asset_id: int, data: dict) -> AssetCustody:
-    from ..assets.services import get_asset_for_write
 
     asset = get_asset_for_write(user, asset_id)
     data = _clean(data)
@@ -95,13 +94,11 @@ def record_custody(user, asset_id: int, data: dict) -> AssetCustody:
 # --- operation (basis: P07, P32, P35) --------------------------------------------------------------
 
 def operation_view(user, asset_id: int) -> dict:
-    from ..assets.services import get_asset
 
     return _view(user, AssetOperation, get_asset(user, asset_id).id)
 
 
 def record_operation(user, asset_id: int, data: dict) -> AssetOperation:
-    from ..assets.services import get_asset_for_write
 
     asset = get_asset_for_write(user, asset_id)
     data = _clean(data)

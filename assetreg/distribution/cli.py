@@ -9,6 +9,8 @@ from sqlalchemy.orm import selectinload
 
 from ..core.money import to_chinese_capital
 from ..extensions import db
+from ..households.models import Household
+from ..places.models import Place
 from .models import PURPOSES, STATUSES, STEPS, DistributionPlan, PlanAllocation
 
 plans_cli = AppGroup("plans", help="收益分配方案 (distribution plans)")
@@ -23,8 +25,6 @@ def _yuan(value) -> str:
 @click.option("--year", type=click.IntRange(2000, 2100), required=True)
 def show(village_code, year):
     """Print the plan: figures, allocations with their household lines and totals, and the steps."""
-    from ..households.models import Household
-    from ..places.models import Place
 
     plan = db.session.scalar(
         sa.select(DistributionPlan).where(DistributionPlan.village_code == village_code, DistributionPlan.year == year)

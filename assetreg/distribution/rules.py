@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal
 
 from ..core.money import ZERO, is_exact_cents, round_half_up, split_largest_remainder
+from ..households.models import LABOUR, STATUSES
 from .models import LINE_PURPOSES, MEETINGS, PURPOSES, PV_PUBLIC_PURPOSES, STEP_ORDER, STEPS
 
 # --- plan content ------------------------------------------------------------------------------
@@ -173,7 +174,6 @@ class Tier:
                 and (self.labour is None or self.labour == h.labour))
 
     def label(self) -> str:
-        from ..households.models import LABOUR, STATUSES
 
         parts = []
         if self.status:

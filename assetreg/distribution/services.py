@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
+from ..assets.models import Asset
 from ..changelog.services import record_change, snapshot
 from ..core.access import WRITERS, require_write, scope_clause
 from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
@@ -18,6 +19,7 @@ from ..core.money import ZERO
 from ..core.time import now_utc, today_local
 from ..extensions import db
 from ..households.models import Household
+from ..income.services import settled_village_net, settlement_for
 from ..places.models import Place
 from . import rules
 from .models import (
@@ -130,8 +132,6 @@ def settled_figures(county_code: str, village_code: str, year: int) -> dict | No
     """The village's settled net income of ``year`` (its own settlement, else its part in its town's),
     the part of it from PV stations, and the settlement it comes from; None while the year is not settled.
     """
-    from ..assets.models import Asset
-    from ..income.services import settled_village_net, settlement_for
 
     net = settled_village_net(county_code, village_code, year)
     if net is None:
@@ -501,7 +501,7 @@ def _job_facts(plan: DistributionPlan) -> list[rules.JobFacts]:
     return out
 
 
-def fill(user, plan_id: int, data: dict) -> dict:
+def fill(user, plan_id: int, data: dict) -> dict:  # noqa: C901 - one branch per fill helper (equal, weights, tiers, wage) and its checks
     """Compute a 公益岗位/扶贫济困/奖励补助 allocation's lines with one of the helpers; with ``apply`` replace
     the allocation's lines (and, with ``set_amount``, its amount) — checked like a PUT of the whole set.
 
@@ -609,7 +609,7 @@ def list_steps(user, plan_id: int) -> list[PlanStep]:
     return list(get_plan(user, plan_id).steps)
 
 
-def record_step(user, plan_id: int, data: dict) -> PlanStep:
+def record_step(user, plan_id: int, data: dict) -> PlanStep:  # noqa: C901 - each 四议两公开 step has its own check, in procedure order
     """Record the next step of the procedure: strictly in order, dated (not before the previous step, not
     in the future), with its own checks (quorum, town review, notice term, objections, payment)."""
     kind = data["kind"]

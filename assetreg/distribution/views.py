@@ -26,7 +26,9 @@ from ..distribution.models import LINE_PURPOSES, MEETINGS, PURPOSES, STATUSES, S
 from ..extensions import db
 from ..households.models import LABOUR, Household
 from ..households.models import STATUSES as HOUSEHOLD_STATUSES
-from ..web.filters import cn_date
+from ..notices import services as notice_services
+from ..places.services import list_places
+from ..web.filters import cn_date, money
 from ..web.forms import FormInvalid, coerce, commit_or_invalid, load, load_form, load_query
 
 bp = Blueprint("plans_pages", __name__, template_folder="templates")
@@ -105,7 +107,6 @@ def _summary(errors: dict, describe) -> list[str]:
 
 @bp.route("/plans")
 def plans():
-    from ..places.services import list_places
 
     args, query_errors = load_query(schemas.PlanQuery(), request.args)
     result = services.list_plans(current_user, **args)
@@ -118,7 +119,6 @@ def plans():
 
 
 def _new_form(values=None, errors=None, message=None, status=200):
-    from ..places.services import list_places
 
     villages = [(p.code, p.name) for p in list_places(current_user, level="village")]
     return render_template("plans/new.html", values=values or {}, errors=errors or {}, message=message,
@@ -252,7 +252,6 @@ def plan_header(plan_id):
         return _plan_page(plan_id, status=status, header_form={
             "values": form, "errors": errors, "message": exc.message,
             "summary": _summary(errors, lambda key: HEADER_LABELS.get(key, ""))})
-    from ..web.filters import money
 
     flash(f"上年结转和备注已保存，可分配收益为 {money(updated.available)} 元", "success")
     return redirect(url_for("plans_pages.plan", plan_id=plan_id) + "#summary")
@@ -369,7 +368,7 @@ def _lines_key(key: str, index: int, purpose: str, sent: list[str]) -> str:
 
 
 @bp.route("/plans/<int:plan_id>/lines/<purpose>", methods=["POST"])
-def plan_lines(plan_id, purpose):
+def plan_lines(plan_id, purpose):  # noqa: C901 - form parsing of a whole editable table, row by row, with inline errors
     """Save one purpose's allocation amount and household lines (the household given by its number); the
     other allocations go back unchanged. Rows with neither household nor amount, or ticked 删除, are left out."""
     if purpose not in LINE_PURPOSES:
@@ -538,7 +537,6 @@ def plan_fill(plan_id):
             "values": form, "tiers": tier_rows, "errors": errors, "message": exc.message,
             "summary": _summary(errors, _describe_fill)})
     if apply:
-        from ..web.filters import money
 
         flash(f"已按“{FILL_METHODS[data['method']]}”为“{PURPOSES[data['purpose']]}”分配到 {len(result['lines'])} 户，"
               f"合计 {money(result['total'])} 元", "success")
@@ -699,7 +697,6 @@ def answer_objection(plan_id, objection_id):
 def notice_preview(plan_id):
     """The notice as it will print (personal data masked by the notices service), inside the layout, with
     the print view and the workbook one click away. A notice the privacy scan refuses is not shown."""
-    from ..notices import services as notice_services
 
     try:
         notice = notice_services.build_notice(current_user, plan_id)

@@ -74,8 +74,8 @@ def submit(app, job_id: int) -> None:
 
 
 def _enqueue(app, job_id: int, url: str) -> None:
-    from redis import Redis
-    from rq import Queue
+    from redis import Redis  # noqa: PLC0415 - only with REDIS_URL: the in-process worker never loads redis
+    from rq import Queue  # noqa: PLC0415 - as above
 
     queue = Queue(app.config.get("EXPORT_QUEUE", DEFAULT_QUEUE), connection=Redis.from_url(url))
     queue.enqueue(WORKER_ENTRY, job_id, job_timeout=app.config.get("EXPORT_JOB_TIMEOUT", 3600), result_ttl=86400,

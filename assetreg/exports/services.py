@@ -28,7 +28,9 @@ from ..core.errors import Conflict, DomainError, NotFound, RuleViolation
 from ..core.time import LOCAL_TZ, now_utc, today_local
 from ..distribution.models import DistributionPlan
 from ..extensions import db
+from ..notices import services as notices
 from ..places.services import scoped_place
+from ..users.models import User
 from . import ledger
 from .models import JOB_STATUSES, ExportJob
 
@@ -121,7 +123,6 @@ def list_jobs(user, *, limit: int = 20) -> list[tuple[ExportJob, str]]:
     """The recent jobs the user may see (own jobs; an auditor or county admin also the others in their
     scope), newest first, with who requested each. Stale jobs are failed first (the caller commits).
     Two statements however many jobs there are."""
-    from ..users.models import User
 
     fail_stale_jobs(user.county_code)
     broad = sees_everything(user)
@@ -244,7 +245,6 @@ def build_export(actor, scope: ledger.ExportScope, out: Path, *, kind: str, conn
 def _write_notices(actor, scope: ledger.ExportScope, folder: Path) -> tuple[list[Path], list[dict]]:
     """The published notices of the plans in scope as printable HTML; a notice the privacy scan refuses
     is left out and listed (basis: P17)."""
-    from ..notices import services as notices
 
     folder.mkdir()
     p = DistributionPlan

@@ -15,6 +15,7 @@ from ..exports import services as export_services
 from ..exports.models import JOB_STATUSES
 from ..extensions import db
 from ..places.services import place_options
+from ..users.models import User
 from ..web.forms import FormInvalid, commit_or_invalid, load_form
 
 bp = Blueprint("export_pages", __name__, template_folder="templates")
@@ -62,7 +63,6 @@ def _job_status(job) -> dict:
 
 @bp.route("/exports/<int:job_id>")
 def export_job(job_id):
-    from ..users.models import User
 
     job = export_services.get_job(current_user, job_id)
     owner = db.session.get(User, job.user_id)

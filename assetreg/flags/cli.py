@@ -9,7 +9,11 @@ from datetime import date
 
 import click
 
+from ..core.errors import DomainError
 from ..core.time import today_local
+from . import engine, schemas, services, xlsx
+from .policy import clause_table
+from .rules import RULES, SEVERITIES
 
 
 def _date(ctx, param, value):
@@ -30,9 +34,6 @@ def _date(ctx, param, value):
 @click.option("--severity", type=click.Choice(["error", "warning", "info"]), default=None)
 def flags_cli(scope_code, as_of, fmt, out, rule_id, severity):
     """预警清单：列出范围内在某日触发的预警 (flags of a scope as of a day)."""
-    from ..core.errors import DomainError
-    from . import engine, schemas, services, xlsx
-    from .rules import RULES, SEVERITIES
 
     if rule_id is not None and rule_id not in RULES:
         raise click.BadParameter(f"未知规则；应为 {', '.join(RULES)} 之一", param_hint="--rule")
@@ -79,7 +80,6 @@ def flags_cli(scope_code, as_of, fmt, out, rule_id, severity):
 @click.option("--check", is_flag=True, help="exit 1 when a clause lacks an implementation or a test")
 def policy_cli(fmt, check):
     """政策条款对照表：每条条款的实现与测试 (POLICY.md clauses, what implements and tests each)."""
-    from .policy import clause_table
 
     clauses, source = clause_table()
     if fmt == "json":

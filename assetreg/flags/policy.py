@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .policy_clauses import CLAUSES
+from .rules import RULES
 
 PACKAGE = Path(__file__).resolve().parent.parent
 REPO = PACKAGE.parent
@@ -101,7 +102,6 @@ def scan_tests(words: set[str], root: Path = REPO / "tests") -> dict[str, list[s
 
 
 def clause_table(path: Path | None = None) -> tuple[list[Clause], str]:
-    from .rules import RULES
 
     rows, source = load_clauses(path)
     code = scan_code()

@@ -52,6 +52,7 @@ from ..distribution.models import (
     PlanObjection,
     PlanStep,
 )
+from ..distribution.rules import forbidden_match
 from ..extensions import db
 from ..households.models import Household
 from ..income import rules as income_rules
@@ -61,6 +62,7 @@ from ..notices.rules import find_unmasked
 from ..oversight.models import (
     APPROVERS,
     DEFAULT_DISPOSAL_ORDER,
+    PROBLEM_STATUSES,
     Audit,
     DisposalApproval,
     DisposalRequest,
@@ -1071,7 +1073,6 @@ def privacy_message(kinds: set[str]) -> str:
 
 
 def forbidden_hits(plan: PlanFacts, forbidden_uses: Iterable[str]) -> list[str]:
-    from ..distribution.rules import forbidden_match
 
     hits = []
     for a in plan.allocations:
@@ -1298,7 +1299,6 @@ def rectification_overdue(ctx: Ctx):
 
 
 def problem_flag(ctx: Ctx, p, status: str) -> Flag:
-    from ..oversight.models import PROBLEM_STATUSES
 
     place = p.village_code or p.town_code or ctx.county_code
     text = p.description if len(p.description) <= 40 else p.description[:40] + "…"

@@ -8,6 +8,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from ..assets.models import Asset
 from ..changelog.services import record_change, snapshot
 from ..core.access import level_of, require_write
 from ..core.errors import Conflict, NotFound, RuleViolation
@@ -147,7 +148,6 @@ def _subject_codes(user, key: str) -> dict:
             raise not_found
         return {"county_code": place.county_code, "town_code": place.code if kind == "town" else place.town_code,
                 "village_code": place.code if kind == "village" else None}
-    from ..assets.models import Asset
 
     model = {"asset": Asset, "plan": DistributionPlan, "problem": Problem, "disposal": DisposalRequest}.get(kind)
     if model is None:

@@ -10,10 +10,15 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import current_user, login_required
 
 from ..assets.models import CATEGORIES as ASSET_CATEGORIES
+from ..assets.services import get_asset
 from ..core.access import may_write
 from ..core.errors import RuleViolation
 from ..core.time import today_local
+from ..extensions import db
+from ..web.forms import FormInvalid, commit_or_invalid, load_form
+from ..web.ui import query_with
 from . import schemas, services, xlsx
+from .policy_clauses import CLAUSES
 from .rules import CATEGORIES, RULES, SEVERITIES
 
 bp = Blueprint("flags_pages", __name__, template_folder="templates")
@@ -30,7 +35,6 @@ def _args(schema: ma.Schema) -> dict:
 
 def _query(**changes) -> str:
     """The current query string with some arguments changed (None removes one)."""
-    from ..web.ui import query_with
 
     return query_with(**changes)
 
@@ -66,8 +70,6 @@ def index():
 def acknowledge():
     """Acknowledge one flag with a reason (it stays listed, marked); back to the same list. The query string
     carries the list's filters, so a refused reason re-renders that list with the error at the flag."""
-    from ..extensions import db
-    from ..web.forms import FormInvalid, commit_or_invalid, load_form
 
     key = (request.form.get("rule_id", ""), request.form.get("flag_key", ""))
     try:
@@ -97,7 +99,6 @@ def export():
 # --- the asset page's slot (registry/asset.html includes flags/asset_flags.html) ------------------------
 
 def _clauses() -> dict[str, tuple[str, str]]:
-    from .policy_clauses import CLAUSES
 
     return {cid: (f"seed {seed}", text) for cid, seed, text, _ in CLAUSES}
 
@@ -106,7 +107,6 @@ def _clauses() -> dict[str, tuple[str, str]]:
 @login_required
 def asset_flags(asset_id):
     """The asset page's flags as an HTML fragment (an asset out of scope: 404)."""
-    from ..assets.services import get_asset
 
     return render_template("flags/_asset_flags.html", a=get_asset(current_user, asset_id))
 

@@ -28,9 +28,12 @@ from operator import mul
 
 import sqlalchemy as sa
 
+from ..assets.models import FUNDING_SOURCES as ASSET_FUNDING_SOURCES
+from ..assets.rules import IN_SERVICE
 from ..core.types import ScaledDecimal
 from ..core.validators import credit_code_check_char
 from ..demo import names as N
+from ..distribution.models import LINE_PURPOSES, STEP_ORDER, STEP_STATUS
 from ..extensions import db
 
 PREFIX = "4399"  # generated counties: 439901 … 439999 (the demo county is 431299)
@@ -82,7 +85,6 @@ SUBTYPES = {
     },
 }
 CATEGORY_WEIGHTS = {"operating": 35, "public_welfare": 40, "household": 25}
-IN_SERVICE = {"operating": "in_operation", "public_welfare": "in_use", "household": "in_use"}
 FINAL_WEIGHTS = {
     "operating": {"under_construction": 2, "completed": 2, "handed_over": 2, "in_operation": 74, "idle": 9,
                   "disposing": 3, "disposed": 4, "scrapped": 4},
@@ -92,9 +94,7 @@ FINAL_WEIGHTS = {
                   "disposing": 2, "disposed": 3, "scrapped": 8},
 }
 PATH = ["under_construction", "completed", "handed_over", "SERVICE", "idle", "disposing"]
-HELD = {"handed_over", "in_operation", "in_use", "idle", "disposing"}
-FUNDING_SOURCES = ["fiscal_link", "integrated_agri", "east_west", "paired_assistance", "donation", "local_bonds",
-                   "other"]
+FUNDING_SOURCES = list(ASSET_FUNDING_SOURCES)  # fiscal_link first: every generated asset has some
 POLICIES = {
     "光伏电站": (20, 500), "扶贫车间": (20, 500), "种养基地": (10, 300), "冷库仓储": (15, 500),
     "乡村旅游设施": (15, 500), "其他经营性资产": (10, 500), "道路": (30, 0), "桥梁": (50, 0), "饮水工程": (20, 0),
@@ -103,13 +103,6 @@ POLICIES = {
 }  # useful life (years), residual rate in 1/10000; 入股资产 (equity) is not depreciated
 MODES = {"self_run": 20, "entrusted": 30, "lease": 35, "joint_stock": 15}
 INCOME_KIND = {"lease": "rent", "joint_stock": "dividend", "self_run": "operating", "entrusted": "operating"}
-LINE_PURPOSES = ("public_jobs", "relief", "awards")
-STEP_ORDER = ("proposal", "consultation", "party_meeting", "representatives_meeting", "resolution_published",
-              "town_review", "notice", "approval", "county_filing", "payment", "result_published")
-STEP_STATUS = {"proposal": "proposed", "consultation": "consulted", "party_meeting": "party_reviewed",
-               "representatives_meeting": "resolved", "resolution_published": "resolution_published",
-               "town_review": "town_reviewed", "notice": "in_notice", "approval": "approved",
-               "county_filing": "filed", "payment": "paid", "result_published": "completed"}
 STEP_OFFSETS = (0, 4, 8, 12, 13, 18, 20, 33, 36, 45, 50)  # days after the proposal
 
 
@@ -631,7 +624,7 @@ class _County:
         return fixed
 
     # rights, custody, operation ----------------------------------------------------------------
-    def rights_custody_operations(self) -> None:
+    def rights_custody_operations(self) -> None:  # noqa: C901 - bulk rows of three tables in one pass over the assets
         rng = self.rng
         rid, cid, oid = self.bulk.ids("asset_rights"), self.bulk.ids("asset_custodies"), self.bulk.ids("asset_operations")
         rights, custodies, operations = [], [], []
@@ -996,7 +989,7 @@ class _County:
                 for h, amount in zip(cands, _fen_split(target, weights), strict=True)]
 
     # audits, inspections, problems (basis: P25, P27, P30) ---------------------------------------
-    def oversight(self) -> None:
+    def oversight(self) -> None:  # noqa: C901 - bulk rows of four tables in one pass over the county
         rng = self.rng
         auid, inid, prid, evid = (self.bulk.ids(t) for t in ("audits", "inspections", "problems", "problem_events"))
         audits, inspections, problems, events = [], [], [], []

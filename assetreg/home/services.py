@@ -9,10 +9,18 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from ..assets.models import CATEGORIES, STATUSES, Asset
+from ..changelog.models import ChangeLogEntry
 from ..core.access import scope_clause, sees_everything
 from ..core.money import from_fen
 from ..core.time import now_utc, today_local
+from ..custody.models import AssetCustody
+from ..distribution.models import DistributionPlan
 from ..extensions import db
+from ..flags.services import summary as flag_summary
+from ..households.models import Household
+from ..income.models import DISPOSAL, IncomeEntry
+from ..oversight.models import Problem
+from ..rights.models import FIVE_RIGHTS, AssetRight
 
 # Assets past the handover whose five rights must all be recorded (basis: P03); disposed ones are history.
 RIGHTS_DUE = ("handed_over", "in_operation", "in_use", "idle", "disposing")
@@ -40,7 +48,6 @@ def asset_matrix(user) -> dict:
 
 def rights_incomplete(user) -> int:
     """Assets handed over (or later) missing any of the five current rights."""
-    from ..rights.models import FIVE_RIGHTS, AssetRight
 
     held = (sa.select(sa.func.count(sa.distinct(AssetRight.kind)))
             .where(AssetRight.asset_id == Asset.id, AssetRight.ended_on.is_(None),
@@ -54,7 +61,6 @@ def rights_incomplete(user) -> int:
 
 def custody_missing(user) -> int:
     """Public-welfare assets in use with no current custody record (basis: P12)."""
-    from ..custody.models import AssetCustody
 
     current = sa.select(AssetCustody.id).where(AssetCustody.asset_id == Asset.id, AssetCustody.replaced_at.is_(None))
     return db.session.scalar(
@@ -79,7 +85,6 @@ def assets_by_place(user) -> tuple[str, str, list[dict]]:
 
 
 def households_by_status(user) -> dict[str, int]:
-    from ..households.models import Household
 
     rows = db.session.execute(
         sa.select(Household.status, sa.func.count())
@@ -89,7 +94,6 @@ def households_by_status(user) -> dict[str, int]:
 
 
 def plans_by_status(user) -> dict[str, int]:
-    from ..distribution.models import DistributionPlan
 
     rows = db.session.execute(
         sa.select(DistributionPlan.status, sa.func.count())
@@ -101,7 +105,6 @@ def plans_by_status(user) -> dict[str, int]:
 def income_by_year(user, years: int = 6) -> list[dict]:
     """Net ordinary income per year of the ledger in scope (income − deductions, reversals taken back;
     disposal proceeds apart), the last ``years`` years up to this one."""
-    from ..income.models import DISPOSAL, IncomeEntry
 
     this_year = today_local().year
     signed = sa.case((IncomeEntry.reverses_id.is_(None), _fen(IncomeEntry.amount)), else_=-_fen(IncomeEntry.amount))
@@ -124,7 +127,6 @@ def income_by_year(user, years: int = 6) -> list[dict]:
 
 def recent_changes(user, days: int = 30) -> int | None:
     """Change-log entries of the last ``days`` days (for the readers of the log)."""
-    from ..changelog.models import ChangeLogEntry
 
     if not sees_everything(user):
         return None
@@ -136,7 +138,6 @@ def recent_changes(user, days: int = 30) -> int | None:
 
 def problems(user) -> dict:
     """Problems (整改台账) by status, and how many open ones are past their deadline."""
-    from ..oversight.models import Problem
 
     rows = dict(db.session.execute(
         sa.select(Problem.status, sa.func.count())
@@ -150,13 +151,9 @@ def problems(user) -> dict:
 
 
 def flags(user) -> dict | None:
-    """The flags area's summary (by rule, by place) when that area is installed. Not part of ``build``:
+    """The flags area's summary (by rule, by place). Not part of ``build``:
     the home page fetches it separately (``/home/flags``), because it evaluates every rule in scope."""
-    try:
-        from ..flags.services import summary
-    except ImportError:
-        return None
-    out = summary(user)
+    out = flag_summary(user)
     child = {"county": "town", "town": "village"}.get(user.scope_level)
     out["places"] = [p for p in out["by_place"] if p["level"] == child]
     out["place_key"] = f"{child}_code" if child else None

@@ -8,8 +8,10 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, logout_user
 
 from ..extensions import db
+from ..users.services import authenticate
 from ..web import STATIC_DIR
 from ..web.auth import safe_next, start_session
+from . import services as dashboard
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder=STATIC_DIR,
                static_url_path="/static/web")
@@ -20,7 +22,6 @@ LOGIN_REFUSED = "登录失败：用户名或密码错误，或该账户因连续
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    from ..users.services import authenticate
 
     nxt = safe_next(request.args.get("next"))
     if current_user.is_authenticated and request.method == "GET":
@@ -59,7 +60,6 @@ def logout():
 @bp.route("/")
 @login_required
 def home():
-    from . import services as dashboard
 
     return render_template("home.html", d=dashboard.build(current_user))
 
@@ -68,6 +68,5 @@ def home():
 def home_flags():
     """The flag figures of the home page, as an HTML fragment loaded after the page (the flag rules
     are evaluated over the whole scope, which takes longer than the rest of the dashboard)."""
-    from . import services as dashboard
 
     return render_template("_home_flags.html", flags=dashboard.flags(current_user))

@@ -19,7 +19,9 @@ from ..households import schemas as hh_schemas
 from ..households import services as hh_services
 from ..households.schemas import MAX_MEMBERS
 from ..places.services import place_options
+from ..web.filters import iso_date
 from ..web.forms import FormInvalid, coerce, load, load_query
+from ..web.ui import place_name
 
 bp = Blueprint("household_pages", __name__, template_folder="templates")
 
@@ -67,7 +69,6 @@ def village_options(user, keep: str | None = None) -> list[tuple[str, list[tuple
     groups = [(label, [(c, n) for c, n in opts if level_of(c) == "village"]) for label, opts in place_options(user)]
     groups = [(label, opts) for label, opts in groups if opts]
     if keep and not any(c == keep for _, opts in groups for c, _ in opts):
-        from ..web.ui import place_name
 
         groups.append(("当前所在村", [(keep, place_name(keep))]))
     return groups
@@ -224,7 +225,6 @@ def _household_for_write(household_id: int):
 
 
 def _edit_values(h, reveal: bool) -> dict:
-    from ..web.filters import iso_date
 
     values = {k: getattr(h, k) for k in TOP_FIELDS}
     values.update(version=h.version, risk_cleared_on=iso_date(h.risk_cleared_on) if h.risk_cleared_on else "")

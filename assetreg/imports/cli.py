@@ -10,12 +10,12 @@ import sqlalchemy as sa
 
 from ..core.errors import DomainError
 from ..extensions import db
+from ..users.models import User
 from . import services
 from .templates import KINDS
 
 
 def _actor(username: str | None):
-    from ..users.models import User
 
     if username:
         user = db.session.scalar(sa.select(User).where(User.username == username))

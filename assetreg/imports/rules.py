@@ -216,7 +216,7 @@ def place_error(place: PlaceFact | None, *, village_only: bool = False) -> str |
     return None
 
 
-def check_asset_row(row: Row, facts: Facts, present: set[str]) -> dict | None:
+def check_asset_row(row: Row, facts: Facts, present: set[str]) -> dict | None:  # noqa: C901 - one check per column of the asset ledger, reported cell by cell
     """Parse and check one asset row; returns the data ``create_asset`` takes (plus the household
     number), or None when the row has errors (they are on ``row.errors``)."""
     r = _Reader(row, t.KINDS["assets"], present)

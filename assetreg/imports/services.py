@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import html
 import io
 import logging
@@ -18,15 +19,25 @@ from datetime import date, datetime, time, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from ..assets.models import Asset
+from ..assets.services import create_asset
+from ..changelog.services import record_change
 from ..core.access import Scope, in_scope, require_write
 from ..core.errors import DomainError, NotFound
 from ..core.spreadsheets import Workbook
 from ..core.time import today_local
 from ..extensions import db
+from ..households import services as hs
+from ..households.models import Household
+from ..households.services import create_household
+from ..income.models import AssetShare, IncomeEntry, Settlement
 from ..income.rules import share_year_applies
+from ..income.services import post_entry
+from ..places.models import Place
 from . import rules
 from . import templates as t
 
@@ -73,7 +84,6 @@ def check_importer(user, kind: t.Kind) -> None:
 
 
 def _config(name: str, default: int) -> int:
-    from flask import current_app
 
     return int(current_app.config.get(name, default))
 
@@ -499,9 +509,6 @@ def run_import(user, kind_name: str, content: bytes, filename: str | None, *, dr
 def _write(user, kind: t.Kind, records: list[_Record], report: Report, layout: _Layout) -> None:
     """Every new record through its domain service, in row order; the first refusal stops the import
     (validation should have caught it: this is the safety net for races and rules it does not know)."""
-    from ..assets.services import create_asset
-    from ..households.services import create_household
-    from ..income.services import post_entry
 
     for rec in records:
         if rec.action != "create":
@@ -529,9 +536,7 @@ def _write(user, kind: t.Kind, records: list[_Record], report: Report, layout: _
 def _log_import(user, report: Report, content: bytes, filename: str | None) -> None:
     """One change-log entry for the batch, besides each record's own: which file (by SHA-256) created
     what, so an auditor can trace a record back to the spreadsheet it came from."""
-    import hashlib
 
-    from ..changelog.services import record_change
 
     own = Scope.of(user)
     scope = {"town_code": own.town_code, "village_code": own.village_code}
@@ -583,7 +588,6 @@ def _chunks(values: Iterable, size: int = _CHUNK):
 
 
 def _places(county_code: str) -> dict[str, rules.PlaceFact]:
-    from ..places.models import Place
 
     rows = db.session.execute(sa.select(Place.code, Place.level, Place.county_code, Place.town_code,
                                         Place.valid_to, Place.successor_code)
@@ -607,8 +611,6 @@ def _duplicates(records: list[_Record], field_name: str, label: str) -> list[_Re
 # --- assets ----------------------------------------------------------------------------------
 
 def _check_assets(user, facts: rules.Facts, rows: list[rules.Row], present: set[str]) -> list[_Record]:
-    from ..assets.models import Asset
-    from ..households.models import Household
 
     facts.places = _places(user.county_code)
     numbers = {r.text("household_number") for r in rows if r.text("household_number")}
@@ -655,8 +657,6 @@ def _check_assets(user, facts: rules.Facts, rows: list[rules.Row], present: set[
 # --- households ------------------------------------------------------------------------------
 
 def _check_households(user, facts: rules.Facts, rows: list[rules.Row], present: set[str]) -> list[_Record]:
-    from ..households import services as hs
-    from ..households.models import Household
 
     facts.places = _places(user.county_code)
     groups: dict[str, list[rules.Row]] = {}
@@ -740,9 +740,7 @@ def _domain_checks(hs, state: dict, group: list[rules.Row], source: dict[str, ru
 
 # --- income ----------------------------------------------------------------------------------
 
-def _check_income(user, facts: rules.Facts, rows: list[rules.Row], present: set[str]) -> list[_Record]:
-    from ..assets.models import Asset
-    from ..income.models import AssetShare, IncomeEntry, Settlement
+def _check_income(user, facts: rules.Facts, rows: list[rules.Row], present: set[str]) -> list[_Record]:  # noqa: C901 - one check per column of the income sheet, reported cell by cell
 
     assets: dict[str, rules.AssetFact] = {}
     for chunk in _chunks(r.text("asset_code") for r in rows if r.text("asset_code")):

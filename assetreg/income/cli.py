@@ -6,6 +6,7 @@ import click
 import sqlalchemy as sa
 from flask.cli import AppGroup
 
+from ..assets.models import Asset
 from ..core.errors import DomainError
 from ..extensions import db
 from . import services
@@ -47,7 +48,6 @@ def settle(place_code, year, settled_on, published_on):
 @click.option("--county", "county_code", default=None, help="county code, when the asset code is not unique")
 def dues(asset_code, year, county_code):
     """Print an asset's income due, received and outstanding (应收未收) per period of a year."""
-    from ..assets.models import Asset
 
     q = sa.select(Asset.id, Asset.county_code, Asset.name).where(Asset.code == asset_code)
     if county_code:

@@ -15,10 +15,12 @@ from flask_login import current_user
 from ..core.access import in_scope, level_of, may_write, require_write
 from ..core.errors import NotFound
 from ..core.time import today_local
+from ..distribution.services import CARRY_FROM, list_plans
 from ..extensions import db
 from ..income import schemas as income_schemas
 from ..income import services as income_services
 from ..income.models import Settlement
+from ..places.services import list_places
 from ..web.filters import money
 from ..web.forms import FormInvalid, commit_or_invalid, load_form, load_query
 from ..web.ui import place_name
@@ -56,7 +58,6 @@ def _settled(village: dict) -> dict | None:
 
 def _carry(plan, previous) -> dict:
     """上年结转 (what this year starts with) and 结转下年 (this year's 结转 allocation)."""
-    from ..distribution.services import CARRY_FROM
 
     def carry_of(p):
         return next((a.amount for a in p.allocations if a.purpose == "carry"), None) if p is not None else None
@@ -74,7 +75,6 @@ def _carry(plan, previous) -> dict:
 
 @bp.route("/villages/<code>/years/<int:year>")
 def village_year(code, year):
-    from ..distribution.services import list_plans
 
     if not YEAR_MIN <= year <= YEAR_MAX or len(code) > 12:
         raise NotFound("未找到该村该年度的收益")
@@ -108,7 +108,6 @@ def village_year_jump():
 
 def _place_groups() -> list[tuple[str, list[tuple[str, str]]]]:
     """Towns and villages in the user's scope, grouped by town: what a settlement or a village year is of."""
-    from ..places.services import list_places
 
     places = list_places(current_user)
     groups = []

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from ..core.access import SystemActor, is_place_code
 from ..core.errors import DomainError
 from ..extensions import db
+from ..users.models import User
+from . import xlsx
 
 
 @click.command("lists", help="导出四张清单（资产、责任、制度、三级档案）为 Excel")
@@ -21,8 +23,6 @@ from ..extensions import db
 @click.option("--as", "username", default=None,
               help="export as this user (its scope applies and it is named on the cover); default: the system")
 def lists_cmd(scope_code, as_of, out, username):
-    from ..users.models import User
-    from . import xlsx
 
     if username:
         user = db.session.scalar(sa.select(User).where(User.username == username))

@@ -9,10 +9,13 @@ import marshmallow as ma
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from ..assets.services import get_asset
 from ..core.access import LEVEL_RANK, Scope, level_of, may_write_here, require_write
 from ..core.errors import RuleViolation
 from ..core.time import today_local
 from ..extensions import db
+from ..places.services import list_places
+from ..web.forms import FormInvalid, commit_or_invalid, load_form
 from . import rules, schemas, services, storage, xlsx
 from .models import DOCUMENT_KINDS, LEVELS
 
@@ -37,7 +40,6 @@ def _render(template: str, **context) -> str:
 
 def _scope_choices() -> list[tuple[str, str]]:
     """The places the user may list, county first, each town followed by its villages (one query)."""
-    from ..places.services import list_places
 
     places = [p for p in list_places(current_user) if p.level in ("county", "town", "village")]
     towns = sorted((p for p in places if p.level == "town"), key=lambda p: p.code)
@@ -150,7 +152,6 @@ def _document_form(a, *, values: dict, errors: dict | None = None, message: str 
 def _load_document(a, raw: dict, upload) -> dict:
     """The form through the API's DocumentCreate (the asset fixed by the URL), and a file required: every
     field's error at once."""
-    from ..web.forms import FormInvalid, load_form
 
     errors: dict = {}
     data = None
@@ -171,8 +172,6 @@ def asset_document(asset_id):
     """File a document with its file in the asset's archive. A refusal (bad field, forged type, too large)
     re-renders the form with the errors inline (422) and writes nothing; out of scope: 404 to read, 403 to
     write."""
-    from ..assets.services import get_asset
-    from ..web.forms import FormInvalid, commit_or_invalid
 
     a = get_asset(current_user, asset_id, for_update=request.method == "POST")
     require_write(current_user, "lists", county_code=a.county_code, town_code=a.town_code,

@@ -1,5 +1,7 @@
 """Notice of a plan: JSON under /api/v1, and the printable page and XLSX download."""
 
+from urllib.parse import quote
+
 from flask import Blueprint, Response
 from flask_login import current_user, login_required
 
@@ -30,7 +32,6 @@ def notice_page(plan_id):
 def notice_xlsx(plan_id):
     notice = services.build_notice(current_user, plan_id)
     data = services.render_xlsx(notice)
-    from urllib.parse import quote
 
     filename = quote(f"{notice.title}.xlsx")
     return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

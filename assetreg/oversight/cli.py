@@ -7,6 +7,7 @@ from flask.cli import AppGroup
 
 from ..core.time import today_local
 from .models import PROBLEM_SOURCES, PROBLEM_STATUSES
+from .services import overdue_problems
 
 oversight_cli = AppGroup("oversight", help="审计、督查检查、问题整改与处置 (oversight)")
 
@@ -17,7 +18,6 @@ oversight_cli = AppGroup("oversight", help="审计、督查检查、问题整改
               help="the day (default today)")
 def overdue(county_code, as_of):
     """Problems past their deadline and not rectified as of a day (RECTIFICATION_OVERDUE; basis: P27)."""
-    from .services import overdue_problems
 
     day = as_of.date() if as_of else today_local()
     rows = overdue_problems(county_code, day)

@@ -20,10 +20,13 @@ from ..assets import rules as asset_rules
 from ..assets.models import Asset
 from ..assets.services import change_status
 from ..changelog.services import record_change, snapshot
-from ..core.access import WRITERS, Scope, require_write, scope_clause
+from ..core.access import WRITERS, Scope, level_of, require_write, scope_clause
 from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
 from ..core.time import today_local
 from ..extensions import db
+from ..income.models import DISPOSAL
+from ..income.services import post_entry, settlements_touching
+from ..lists import services as lists_services
 from ..lists.models import ArchiveDocument
 from ..places.models import Place
 from . import rules
@@ -481,7 +484,7 @@ def _refs_error(source: str, data: dict) -> dict | None:
     return errors or None
 
 
-def create_problem(user, data: dict) -> Problem:
+def create_problem(user, data: dict) -> Problem:  # noqa: C901 - one branch per problem source (audit, inspection, flag, complaint) and its subject
     """Enter a problem (问题清单) with its task (任务清单), responsible unit and person (责任清单) and deadline."""
     _require_role(user, WRITERS["problems.raise"])
     source = data["source"]
@@ -625,8 +628,6 @@ def add_evidence_file(user, problem_id: int, *, app, stream, filename: str | Non
     """File an uploaded document as rectification evidence (整改材料): the file kept (typed by its content),
     filed in the archive of the problem's asset or place as 整改材料, then attached to the problem. The
     checks of the problem come first, so a refused upload leaves no row behind."""
-    from ..core.access import level_of
-    from ..lists import services as lists_services
 
     problem = _problem_for_write(user, problem_id)
     _require(user, "problems", WRITERS["problems.respond"], county_code=problem.county_code,
@@ -842,8 +843,6 @@ def record_approval(user, request_id: int, data: dict) -> DisposalRequest:
 def _post_proceeds(user, req: DisposalRequest, asset: Asset, *, on: date, amount, payer, voucher_no):
     """Proceeds into the income ledger as 处置收入 (kept apart from ordinary income, DOMAIN.md §5). In a
     year already settled they go in as a dated adjustment (basis: P34)."""
-    from ..income.models import DISPOSAL
-    from ..income.services import post_entry, settlements_touching
 
     settled = settlements_touching(asset, on.year)
     entry_data = {"direction": "income", "kind": DISPOSAL, "period_year": on.year, "received_on": on,

@@ -6,7 +6,7 @@ redirect; a refusal re-renders the page with inline errors (422) and writes noth
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
@@ -18,6 +18,8 @@ from ..core.access import in_scope, level_of, may_write
 from ..core.errors import Forbidden, NotFound
 from ..core.time import today_local
 from ..extensions import db
+from ..flags.rules import RULES
+from ..lists.models import ArchiveDocument, StoredFile
 from ..oversight import rules, schemas, services, xlsx
 from ..oversight.models import (
     APPROVERS,
@@ -29,6 +31,7 @@ from ..oversight.models import (
     PROBLEM_STATUSES,
 )
 from ..places.services import place_options
+from ..users.models import User
 from ..web.forms import FormInvalid, commit_or_invalid, load_form, load_query
 from ..web.ui import place_name, place_names
 
@@ -103,7 +106,6 @@ def _asset_code_of(asset_id: int | None) -> str:
 
 
 def _user_names(ids) -> dict[int, str]:
-    from ..users.models import User
 
     ids = sorted({i for i in ids if i is not None})
     if not ids:
@@ -113,7 +115,6 @@ def _user_names(ids) -> dict[int, str]:
 
 def same_query(endpoint: str, **values) -> str:
     """``endpoint``'s URL with the current page's query string (an export with the list's filters)."""
-    from urllib.parse import urlencode
 
     args = [(k, v) for k, v in request.args.items(multi=True) if k not in ("page", "per_page") and v != ""]
     return url_for(endpoint, **values) + ("?" + urlencode(args) if args else "")
@@ -157,13 +158,11 @@ def _transitions(p) -> list[str]:
 
 
 def _flag_rules() -> dict:
-    from ..flags.rules import RULES
 
     return RULES
 
 
 def _evidence_rows(p) -> list[dict]:
-    from ..lists.models import ArchiveDocument, StoredFile
 
     doc_ids = [e.document_id for e in p.evidence if e.document_id is not None]
     docs = {}
@@ -261,7 +260,6 @@ def _new_problem_context() -> dict:
 
 
 def _problem_form(ctx: dict, *, values=None, errors=None, message=None, status=200):
-    from ..flags.rules import RULES
 
     return render_template("oversight/problem_form.html", values=values or ctx["values"], errors=errors or {},
                            message=message, audit=ctx["audit"], inspection=ctx["inspection"], rules=RULES,

@@ -6,11 +6,13 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from ..assets.services import get_asset, get_asset_for_write
 from ..changelog.services import record_change, snapshot
 from ..core.errors import RuleViolation
 from ..core.events import asset_registered, assets_loaded
 from ..core.time import today_local
 from ..extensions import db
+from ..households.models import Household
 from . import rules
 from .models import FIVE_RIGHTS, RIGHT_KINDS, AssetRight
 
@@ -27,7 +29,6 @@ def _current_rights(asset_id: int) -> dict[str, AssetRight]:
 
 def rights_summary(user, asset_id: int, *, history: bool = False) -> dict:
     """Current holders, what is missing, advisory notes and (on request) the full history."""
-    from ..assets.services import get_asset
 
     asset = get_asset(user, asset_id)
     rows = list(db.session.scalars(sa.select(AssetRight).where(AssetRight.asset_id == asset.id)))
@@ -48,7 +49,6 @@ def rights_summary(user, asset_id: int, *, history: bool = False) -> dict:
 
 def _check(asset, data: dict, current: AssetRight | None, today: date) -> tuple[dict, dict]:
     """Validate one record against the rules; return the column values and the field errors."""
-    from ..households.models import Household
 
     errors: dict[str, list[str]] = {}
     holder_kind = data["holder_kind"]
@@ -106,7 +106,6 @@ def _write(user, asset, records: list[dict], current: dict[str, AssetRight]) -> 
 
 def record_right(user, asset_id: int, data: dict) -> AssetRight:
     """Record a new holder of one right; the current holder's record is closed, never overwritten."""
-    from ..assets.services import get_asset_for_write
 
     asset = get_asset_for_write(user, asset_id)
     current = _current_rights(asset.id)
@@ -118,7 +117,6 @@ def record_right(user, asset_id: int, data: dict) -> AssetRight:
 
 def record_rights(user, asset_id: int, items: list[dict]) -> list[AssetRight]:
     """Confirm several rights in one go (typically all five): every record passes or none is written."""
-    from ..assets.services import get_asset_for_write
 
     asset = get_asset_for_write(user, asset_id)
     kinds = [d["kind"] for d in items]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import click
+import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from ..core.access import ROLES
 from ..core.errors import DomainError
 from ..extensions import db
 from . import services
+from .models import User
 
 users_cli = AppGroup("users", help="管理用户与API令牌 (users and API tokens)")
 
@@ -40,9 +42,7 @@ def create(username, role, scope_code, password, display_name, token):
 @click.option("--name", default="cli")
 def token(username, name):
     """Issue a new API token for an existing user."""
-    import sqlalchemy as sa
 
-    from .models import User
 
     user = db.session.scalar(sa.select(User).where(User.username == username))
     if user is None:

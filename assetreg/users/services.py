@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..changelog.services import record_change, snapshot
 from ..core.access import ROLE_LEVELS, ROLES, require_write
-from ..core.errors import RuleViolation
+from ..core.errors import NotFound, RuleViolation
 from ..core.time import now_utc
 from ..extensions import db
+from ..places.models import Place
 from .models import ApiToken, User
 
 
@@ -20,14 +24,12 @@ def hash_token(token: str) -> str:
 
 
 def _hash(password: str) -> str:
-    from flask import current_app
 
     return generate_password_hash(password, method=current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
 
 
 def create_user(*, username: str, password: str, role: str, scope_code: str,
                 display_name: str | None = None) -> User:
-    from ..places.models import Place
 
     if role not in ROLES:
         raise RuleViolation("未知角色", {"role": [f"应为 {', '.join(ROLES)} 之一"]})
@@ -99,7 +101,6 @@ _DUMMY_HASH: dict[str, str] = {}
 
 def _dummy_check(password: str) -> None:
     """Spend the time a real check costs, so timing does not tell whether a username exists."""
-    from flask import current_app
 
     method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
     if method not in _DUMMY_HASH:
@@ -111,9 +112,7 @@ def authenticate(username: str, password: str, *, max_failures: int = 5, lock_mi
     """The user these credentials sign in, or None. ``max_failures`` wrong passwords in a row lock the
     account for ``lock_minutes``; while locked even the right password is refused. The caller shows one
     message for every refusal, so it never tells whether the username exists."""
-    from datetime import timedelta
 
-    from ..changelog.services import record_change
 
     user = db.session.scalar(sa.select(User).where(User.username == username))
     now = now_utc()
@@ -144,7 +143,6 @@ def authenticate(username: str, password: str, *, max_failures: int = 5, lock_mi
 # --- users managed by the county admin ------------------------------------------------------------
 
 def _user_snapshot(user: User) -> dict:
-    from ..changelog.services import snapshot
 
     return snapshot(user, exclude=("password_hash",))
 
@@ -168,7 +166,6 @@ def list_users(actor, *, role=None, q=None, page=1, per_page=50) -> dict:
 
 
 def get_user(actor, user_id: int) -> User:
-    from ..core.errors import NotFound
 
     _require_admin(actor)
     user = db.session.get(User, user_id)
@@ -179,7 +176,6 @@ def get_user(actor, user_id: int) -> User:
 
 def add_user(actor, data: dict) -> User:
     """A county admin creates a user of its own county with a role and a scope (logged, no hash in the log)."""
-    from ..changelog.services import record_change
 
     _require_admin(actor)
     if not data["scope_code"].startswith(actor.county_code):
@@ -193,7 +189,6 @@ def add_user(actor, data: dict) -> User:
 
 def set_user_active(actor, user_id: int, active: bool) -> User:
     """Deactivate (停用) or reactivate a user; a deactivated user's tokens are revoked, its sessions end."""
-    from ..changelog.services import record_change
 
     user = get_user(actor, user_id)
     if user.id == actor.id and not active:
@@ -210,7 +205,6 @@ def set_user_active(actor, user_id: int, active: bool) -> User:
 
 def reset_password(actor, user_id: int, password: str) -> User:
     """Set a new password chosen by the admin and lift any lock-out."""
-    from ..changelog.services import record_change
 
     user = get_user(actor, user_id)
     if len(password) < 8:
@@ -229,7 +223,6 @@ def reset_password(actor, user_id: int, password: str) -> User:
 
 def unlock_user(actor, user_id: int) -> User:
     """Lift a lock-out before it runs out (the admin has checked who is asking)."""
-    from ..changelog.services import record_change
 
     user = get_user(actor, user_id)
     before = _user_snapshot(user)

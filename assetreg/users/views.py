@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..core.time import now_utc
+from ..places.services import list_places
 from ..users import schemas as user_schemas
 from ..users import services as user_services
 from ..web.forms import FormInvalid, commit_or_invalid, load_form, load_query
@@ -16,7 +17,6 @@ bp = Blueprint("admin", __name__, template_folder="templates")
 # --- users -----------------------------------------------------------------------------------------
 
 def _scope_options():
-    from ..places.services import list_places
 
     places = list_places(current_user)
     return [(p.code, f"{p.name}（{ {'county': '县', 'town': '乡镇', 'village': '村'}[p.level] }，{p.code}）")

@@ -9,6 +9,7 @@ from flask_smorest import Api as _Api
 from flask_smorest import Blueprint
 from webargs.flaskparser import FlaskParser
 
+from ..core.errors import RuleViolation
 from ..core.fields import ErrorSchema
 
 _STATUS_CODES = {
@@ -88,7 +89,6 @@ def api_blueprint(name: str, import_name: str, url_prefix: str, description: str
 
 def if_match_version() -> int | None:
     """The version a client read, from ``If-Match: "3"`` (optimistic locking; a stale one loses with 409)."""
-    from ..core.errors import RuleViolation
 
     raw = request.headers.get("If-Match")
     if not raw:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Flask, flash, redirect, request, session, url_for
-from flask_login import current_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from ..core.time import now_utc
 from ..extensions import login_manager
@@ -40,7 +40,6 @@ def current_path() -> str | None:
 
 def start_session(user) -> None:
     """Log in on a fresh session (no fixation: whatever the old session held is dropped)."""
-    from flask_login import login_user
 
     session.clear()
     login_user(user)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from flask import Flask
@@ -32,7 +32,6 @@ def number(value, blank: str = "") -> str:
 
 def _local(value: datetime) -> datetime:
     if value.tzinfo is None:  # stored datetimes are UTC (UTCDateTime); treat naive ones the same
-        from datetime import UTC
 
         value = value.replace(tzinfo=UTC)
     return value.astimezone(LOCAL_TZ)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from flask import Flask, current_app, g, request
 from flask_login import current_user
@@ -85,7 +86,6 @@ def place_name(code: str | None, blank: str = "") -> str:
 def query_with(**changes) -> str:
     """The current query string ("?a=1&b=2", or "") with some arguments changed (``None`` removes one);
     empty ones dropped."""
-    from urllib.parse import urlencode
 
     args = {k: v for k, v in request.args.items() if v != ""}
     for key, value in changes.items():
