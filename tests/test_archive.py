@@ -14,8 +14,9 @@ import sqlalchemy as sa
 import xlsxwriter
 
 from assetreg.changelog.models import ChangeLogEntry
+from assetreg.core.files import StoredFile
 from assetreg.extensions import db
-from assetreg.lists.models import ArchiveDocument, RequiredDocument, StoredFile
+from assetreg.lists.models import ArchiveDocument, RequiredDocument
 
 from .factories import COUNTY, TOWN_A, TOWN_B, VILLAGE_A1, VILLAGE_B1
 
@@ -173,7 +174,7 @@ def test_name_never_reaches_the_path(world, store):
     ("...", "pdf", "文件.pdf"), ("资产.jpeg", "jpeg", "资产.jpg"),
 ])
 def test_display_name_is_safe(given, kind, shown):
-    from assetreg.lists.storage import safe_display_name
+    from assetreg.core.storage import safe_display_name
 
     assert safe_display_name(given, kind) == shown
 

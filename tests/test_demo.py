@@ -30,6 +30,8 @@ from assetreg.assets.models import (
 )
 from assetreg.assets.rules import IN_SERVICE, TRANSITIONS
 from assetreg.changelog.models import ChangeLogEntry
+from assetreg.core import storage
+from assetreg.core.files import StoredFile
 from assetreg.core.time import today_local
 from assetreg.core.validators import is_valid_credit_code, is_valid_id_number
 from assetreg.custody.models import AssetCustody, AssetOperation
@@ -41,8 +43,7 @@ from assetreg.flags.rules import RULES
 from assetreg.households.models import MONITOR_TYPES, Household, HouseholdMember
 from assetreg.income.guard import guards_lifted
 from assetreg.income.models import IncomeEntry
-from assetreg.lists import storage
-from assetreg.lists.models import ArchiveDocument, Regulation, RequiredDocument, StoredFile
+from assetreg.lists.models import ArchiveDocument, Regulation, RequiredDocument
 from assetreg.oversight.models import (
     PROBLEM_SOURCES,
     PROBLEM_STATUSES,

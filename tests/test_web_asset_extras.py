@@ -12,12 +12,13 @@ import pytest
 import sqlalchemy as sa
 
 from assetreg.changelog.models import ChangeLogEntry
+from assetreg.core.files import StoredFile
 from assetreg.extensions import db
 from assetreg.flags import engine
 from assetreg.flags import services as flag_services
 from assetreg.flags.rules import ONE_ASSET_RULES
 from assetreg.lists import services as lists_services
-from assetreg.lists.models import DOCUMENT_KINDS, ArchiveDocument, RequiredDocument, StoredFile
+from assetreg.lists.models import DOCUMENT_KINDS, ArchiveDocument, RequiredDocument
 
 from .factories import COUNTY, VILLAGE_A1, VILLAGE_A2, VILLAGE_B1
 from .test_archive import PDF, PNG, files_on_disk

@@ -17,8 +17,9 @@ import sqlalchemy as sa
 
 from assetreg.assets.models import Asset
 from assetreg.changelog.models import ChangeLogEntry
+from assetreg.core.files import StoredFile
 from assetreg.extensions import db
-from assetreg.lists.models import ArchiveDocument, StoredFile
+from assetreg.lists.models import ArchiveDocument
 from assetreg.oversight import services
 from assetreg.oversight.models import (
     Audit,

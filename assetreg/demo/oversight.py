@@ -38,6 +38,7 @@ from flask import current_app
 from ..assets.models import Asset, AssetStatusChange
 from ..changelog.services import record_change, snapshot
 from ..core.access import level_of
+from ..core.files import StoredFile
 from ..core.money import ZERO, round_half_up
 from ..core.time import now_utc
 from ..custody.models import AssetCustody, AssetOperation
@@ -49,7 +50,7 @@ from ..households.models import Household
 from ..income import services as income
 from ..income.models import Settlement
 from ..lists import services as lists
-from ..lists.models import LEVELS, ArchiveDocument, Regulation, RequiredDocument, StoredFile
+from ..lists.models import LEVELS, ArchiveDocument, Regulation, RequiredDocument
 from ..oversight import services as oversight
 from ..oversight.models import (
     DEFAULT_DISPOSAL_ORDER,

@@ -16,7 +16,7 @@ from pathlib import Path
 from flask import current_app
 
 from ..core.errors import NotFound
-from ..lists.storage import upload_dir
+from ..core.storage import upload_dir
 from . import services
 
 DEFAULT_HOURS = 24  # IMPORT_STAGING_HOURS

@@ -7,10 +7,11 @@ import functools
 from flask import current_app, request, send_file
 from flask_login import current_user
 
+from ..core import storage
 from ..core.errors import NotFound
 from ..extensions import db
 from ..web.api import api_blueprint
-from . import schemas, services, storage
+from . import schemas, services
 
 blp = api_blueprint("lists", __name__, "", "制度、档案与四张清单 (regulations, archive, lists)")
 

@@ -44,24 +44,6 @@ def _enum_check(column: str, values) -> str:
     return f"{column} in (" + ",".join(f"'{v}'" for v in values) + ")"
 
 
-class StoredFile(db.Model):
-    """An uploaded file kept under instance/uploads/ by its SHA-256; the uploaded name is display only."""
-
-    __tablename__ = "stored_files"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    county_code: Mapped[str] = mapped_column(sa.String(6))
-    sha256: Mapped[str] = mapped_column(sa.String(64))
-    size: Mapped[int] = mapped_column(sa.BigInteger)
-    content_type: Mapped[str] = mapped_column(sa.String(100))
-    original_name: Mapped[str | None] = mapped_column(sa.String(200))
-    storage_path: Mapped[str] = mapped_column(sa.String(300))
-    uploaded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-
-    __table_args__ = (sa.Index("ix_stored_files_county_sha", "county_code", "sha256"),)
-
-
 class Regulation(db.Model):
     """A rule in force (制度): issued at a level by a place, applying to that place's tree or listed places."""
 
@@ -157,4 +139,4 @@ class RequiredDocument(db.Model):
     )
 
 
-__all__ = ["StoredFile", "Regulation", "RegulationPlace", "ArchiveDocument", "RequiredDocument"]
+__all__ = ["Regulation", "RegulationPlace", "ArchiveDocument", "RequiredDocument"]

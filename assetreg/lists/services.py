@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from ..assets.models import CATEGORIES, MANAGING_LEVELS, STATUSES, SUBTYPES, Asset, DepreciationPolicy
 from ..changelog.services import record_change, snapshot
+from ..core import storage
 from ..core.access import (
     LEVEL_RANK,
     Scope,
@@ -26,6 +27,7 @@ from ..core.access import (
     scope_clause,
 )
 from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
+from ..core.files import StoredFile
 from ..core.money import ZERO
 from ..core.time import today_local
 from ..custody.models import OPERATION_MODES, AssetCustody, AssetOperation
@@ -33,7 +35,7 @@ from ..extensions import db
 from ..places.models import Place
 from ..places.services import scoped_place
 from ..rights.models import FIVE_RIGHTS, HOLDER_KINDS, AssetRight
-from . import rules, storage
+from . import rules
 from .models import (
     DOCUMENT_KINDS,
     FIVE_SYSTEMS,
@@ -43,7 +45,6 @@ from .models import (
     Regulation,
     RegulationPlace,
     RequiredDocument,
-    StoredFile,
 )
 
 ALL_SUBTYPES = [s for group in SUBTYPES.values() for s in group]

@@ -10,13 +10,14 @@ from flask import Blueprint, Response, current_app, flash, redirect, render_temp
 from flask_login import current_user, login_required
 
 from ..assets.services import get_asset
+from ..core import storage
 from ..core.access import LEVEL_RANK, Scope, level_of, may_write_here, require_write
 from ..core.errors import RuleViolation
 from ..core.time import today_local
 from ..extensions import db
 from ..places.services import list_places
 from ..web.forms import FormInvalid, commit_or_invalid, load_form
-from . import rules, schemas, services, storage, xlsx
+from . import rules, schemas, services, xlsx
 from .models import DOCUMENT_KINDS, LEVELS
 
 bp = Blueprint("lists_pages", __name__, template_folder="templates")

@@ -16,10 +16,11 @@ from ..assets import services as asset_services
 from ..assets.models import Asset
 from ..core.access import in_scope, level_of, may_write
 from ..core.errors import Forbidden, NotFound
+from ..core.files import StoredFile
 from ..core.time import today_local
 from ..extensions import db
 from ..flags.rules import RULES
-from ..lists.models import ArchiveDocument, StoredFile
+from ..lists.models import ArchiveDocument
 from ..oversight import rules, schemas, services, xlsx
 from ..oversight.models import (
     APPROVERS,
