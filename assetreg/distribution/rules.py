@@ -344,13 +344,22 @@ def pv_required(pv_net: Decimal, min_share: Decimal) -> Decimal:
     return round_half_up(pv_net * min_share)
 
 
-def pv_share_warning(pv_net: Decimal, min_share: Decimal, allocations: Sequence[dict]) -> dict | None:
+def pv_shortfall(pv_net: Decimal, min_share: Decimal, allocations: Sequence[dict]) -> tuple[Decimal, Decimal] | None:
+    """The 80% PV rule (basis: P23), the one place it is computed: (required, allocated) when the plan's
+    公益岗位 and 村级公益事业 together fall short of ``min_share`` of the year's PV net income (rounded
+    half-up to the fen; exactly the minimum is enough), else None."""
     required = pv_required(pv_net, min_share)
     if required <= 0:
         return None
     public = sum((a["amount"] for a in allocations if a["purpose"] in PV_PUBLIC_PURPOSES), ZERO)
-    if public >= required:
+    return (required, public) if public < required else None
+
+
+def pv_share_warning(pv_net: Decimal, min_share: Decimal, allocations: Sequence[dict]) -> dict | None:
+    gap = pv_shortfall(pv_net, min_share, allocations)
+    if gap is None:
         return None
+    required, public = gap
     return warning("PV_SHARE_LOW",
                    f"光伏收益 {pv_net:.2f} 元的 {min_share * 100:.0f}% 即 {required:.2f} 元应用于公益岗位和村级公益事业，"
                    f"现仅安排 {public:.2f} 元", "P23", "allocations")

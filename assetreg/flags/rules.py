@@ -34,16 +34,16 @@ from sqlalchemy.orm import aliased
 from ..assets.models import Asset, AssetStatusChange
 from ..assets.rules import HELD
 from ..core.access import level_of
-from ..core.money import ZERO, from_fen, round_half_up
+from ..core.money import ZERO, from_fen
 from ..core.time import LOCAL_TZ
 from ..custody.models import AssetCustody, AssetOperation
+from ..distribution import rules as dist_rules
 from ..distribution.models import (
     DEFAULT_FORBIDDEN_USES,
     DEFAULT_MIN_NOTICE_DAYS,
     DEFAULT_PV_PUBLIC_MIN_SHARE,
     MEETINGS,
     PURPOSES,
-    PV_PUBLIC_PURPOSES,
     STEP_ORDER,
     STEPS,
     DistributionPlan,
@@ -1093,11 +1093,10 @@ def forbidden_use(ctx: Ctx):
 
 
 def pv_shortfall(plan: PlanFacts, min_share: Decimal) -> tuple[Decimal, Decimal] | None:
-    if not plan.allocations or plan.pv_net <= 0:
+    """A plan with allocations short of the PV minimum share (``distribution.rules.pv_shortfall``)."""
+    if not plan.allocations:
         return None
-    required = round_half_up(plan.pv_net * min_share)
-    public = sum((a["amount"] for a in plan.allocations if a["purpose"] in PV_PUBLIC_PURPOSES), ZERO)
-    return (required, public) if public < required else None
+    return dist_rules.pv_shortfall(plan.pv_net, min_share, plan.allocations)
 
 
 @rule("PV_SHARE_LOW", "warning", "distribution", "plan", "光伏收益用于公益岗位和公益事业不足", ("P23",))
