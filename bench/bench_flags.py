@@ -11,7 +11,7 @@ It migrates the database, generates the county unless it is there already (``fla
 
 * ``engine`` — ``flags.engine.evaluate(county, as_of)``: a few queries per rule; ``--runs`` times (the
   first run cold), reporting the best and the median;
-* ``naive`` — ``flags.naive.evaluate_naive``: every asset, village, town, plan and problem read with its
+* ``naive`` — ``tests/flags_naive.py`` ``evaluate_naive`` (the test oracle): every asset, village, town, plan and problem read with its
   own queries and judged in Python (once; minutes);
 
 and checks both give exactly the same flags. Targets: engine under 2 s, at least 20× faster than naive.

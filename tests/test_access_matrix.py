@@ -139,7 +139,7 @@ EXPECT: dict[str, Expect | dict[str, Expect]] = {
     "admin.user_new": {"GET": read(COUNTY_ONLY), "POST": write(COUNTY_ONLY, foreign=REF)},
     "admin.user_action": write(COUNTY_ONLY),
     "admin.user_password": {"GET": read(COUNTY_ONLY), "POST": write(COUNTY_ONLY)},
-    "admin.changes": read(LOG_READERS, out=FILTERED),
+    "changelog_pages.changes": read(LOG_READERS, out=FILTERED),
     "changes.list_changes": read(LOG_READERS, out=FILTERED),
     # --- places --------------------------------------------------------------------------------------
     "places.list_places": read(),
@@ -317,26 +317,26 @@ EXPECT: dict[str, Expect | dict[str, Expect]] = {
     "exports.request_pack": write(ALL),
     "exports.get_job": read(),
     "exports.download": read(),
-    "transfer_pages.exports": {"GET": read(), "POST": write(ALL, out=FORM_OUT)},
-    "transfer_pages.export_job": read(),
-    "transfer_pages.export_status": read(),
-    "transfer_pages.export_download": read(),
+    "export_pages.exports": {"GET": read(), "POST": write(ALL, out=FORM_OUT)},
+    "export_pages.export_job": read(),
+    "export_pages.export_status": read(),
+    "export_pages.export_download": read(),
     "imports.list_templates": read(),
     "imports.template_xlsx": read(),
     "imports.template_csv": read(),
     # An import of the kind "assets" (PARAMS: kind) needs an asset writer; rows outside the scope make the
     # whole file refused (422 with the report, nothing written).
     "imports.run_import": write(ASSET_WRITERS, out=FORM_OUT),
-    "transfer_pages.imports": {
+    "import_pages.imports": {
         "GET": read(HOUSEHOLD_WRITERS),
         "POST": write(ASSET_WRITERS, out=frozenset({200, 403, 404}), refusal=lambda text: "超出您的管辖范围" in text
                       or "未找到本县的该区划代码" in text,
                       note="the page's post is the dry run: it writes nothing, its report lists the rows outside "
                            "the scope as errors (200)")},
-    "transfer_pages.import_commit": write(ASSET_WRITERS, out=FORM_OUT,
+    "import_pages.import_commit": write(ASSET_WRITERS, out=FORM_OUT,
                                           note="another user's checked upload is not the caller's: "
                                                "\"expired\" on the form (422)"),
-    "transfer_pages.import_report_xlsx": read(ASSET_WRITERS),
+    "import_pages.import_report_xlsx": read(ASSET_WRITERS),
 }
 
 # Routes open to everyone, anonymous included (web/auth.py PUBLIC_ENDPOINTS): endpoint → method → status.
@@ -458,8 +458,8 @@ QUERIES: dict[str, Callable[[Call], dict]] = {
     "lists_pages.export": _q(scope=VILLAGE),
     "flags_pages.index": _q(scope=VILLAGE),
     "flags_pages.export": _q(scope=VILLAGE),
-    "admin.changes": _q(entity="asset", entity_id=lambda c: str(c.site.asset)),
-    "transfer_pages.import_report_xlsx": lambda c: {"query_string": {"kind": "assets", "upload": _staged(c)}},
+    "changelog_pages.changes": _q(entity="asset", entity_id=lambda c: str(c.site.asset)),
+    "import_pages.import_report_xlsx": lambda c: {"query_string": {"kind": "assets", "upload": _staged(c)}},
 }
 
 
@@ -620,11 +620,11 @@ BODIES: dict[str, Callable[[Call], dict]] = {
     "oversight_pages.problem_transition": fixed(_form(lambda c: {"to_status": "in_progress", "on": "2025-06-01"})),
     "flags_pages.acknowledge": _form(lambda c: {"rule_id": "RIGHTS_INCOMPLETE",
                                                 "flag_key": f"asset:{c.site.asset}", "reason": "已知悉"}),
-    "transfer_pages.exports": _form(lambda c: {"kind": "ledger", "scope": c.site.village, "years": "2024"}),
-    "transfer_pages.imports": lambda c: {"data": {"kind": "assets", "file": (
+    "export_pages.exports": _form(lambda c: {"kind": "ledger", "scope": c.site.village, "years": "2024"}),
+    "import_pages.imports": lambda c: {"data": {"kind": "assets", "file": (
         io.BytesIO(import_workbook(c.site.village)), "matrix.xlsx")},
         "content_type": "multipart/form-data"},
-    "transfer_pages.import_commit": lambda c: {"data": {"kind": "assets", "upload": _staged(c)}},
+    "import_pages.import_commit": lambda c: {"data": {"kind": "assets", "upload": _staged(c)}},
 }
 
 # Writes run last, in this order (each undoes or ends something the others need).
@@ -1005,14 +1005,7 @@ REFERENCES = [
 ]
 
 # Known holes among the references: (endpoint, caller) → what is wrong.
-KNOWN_REFERENCES = {
-    ("rights.record_right", FIN): "a right's household holder is checked against the county only "
-                                  "(rights/services.py _check), not the caller's scope: a town's finance officer "
-                                  "names a household of another town as holder (201) and the answer shows that "
-                                  "household's head's name",
-    ("rights.record_rights", FIN): "as rights.record_right (the batch)",
-    ("registry.asset_rights", FIN): "as rights.record_right (the page's form, through record_rights)",
-}
+KNOWN_REFERENCES: dict = {}  # a right's household holder outside the caller's scope: fixed (rights/services.py _check)
 
 
 def test_references_in_bodies_stay_in_scope(app, f, matrix_env):

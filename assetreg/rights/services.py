@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from ..assets.services import get_asset, get_asset_for_write
 from ..changelog.services import record_change, snapshot
+from ..core.access import in_scope
 from ..core.errors import RuleViolation
 from ..core.events import asset_registered, assets_loaded
 from ..core.time import today_local
@@ -47,7 +48,7 @@ def rights_summary(user, asset_id: int, *, history: bool = False) -> dict:
     return out
 
 
-def _check(asset, data: dict, current: AssetRight | None, today: date) -> tuple[dict, dict]:
+def _check(user, asset, data: dict, current: AssetRight | None, today: date) -> tuple[dict, dict]:
     """Validate one record against the rules; return the column values and the field errors."""
 
     errors: dict[str, list[str]] = {}
@@ -60,7 +61,11 @@ def _check(asset, data: dict, current: AssetRight | None, today: date) -> tuple[
     household_id = data.get("household_id")
     if holder_kind == "household":
         household = db.session.get(Household, household_id) if household_id else None
-        if household is None or household.county_code != asset.county_code:
+        # a household of the county and of the caller's own scope: naming another town's household must
+        # not read its head's name back (the same answer as for an id that does not exist)
+        if household is None or household.county_code != asset.county_code or (
+                user is not None and not in_scope(user, household.county_code, household.town_code,
+                                                  household.village_code)):
             errors["household_id"] = ["须指定本县的农户" if household_id else "农户持有时须指定农户"]
         elif holder_name is None:
             holder_name = household.head_name
@@ -109,7 +114,7 @@ def record_right(user, asset_id: int, data: dict) -> AssetRight:
 
     asset = get_asset_for_write(user, asset_id)
     current = _current_rights(asset.id)
-    values, errors = _check(asset, data, current.get(data["kind"]), today_local())
+    values, errors = _check(user, asset, data, current.get(data["kind"]), today_local())
     if errors:
         raise RuleViolation("权利登记有误", errors)
     return _write(user, asset, [values], current)[0]
@@ -128,7 +133,7 @@ def record_rights(user, asset_id: int, items: list[dict]) -> list[AssetRight]:
     today = today_local()
     records, errors = [], {}
     for i, data in enumerate(items):
-        values, errs = _check(asset, data, current.get(data["kind"]), today)
+        values, errs = _check(user, asset, data, current.get(data["kind"]), today)
         records.append(values)
         if errs:
             errors[str(i)] = errs
