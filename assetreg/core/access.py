@@ -23,6 +23,7 @@ LEVEL_RANK = {"county": 0, "town": 1, "village": 2}  # higher is narrower
 LEVEL_LABELS = {"county": "县", "town": "乡镇", "village": "村"}
 PLACE_CODE_PATTERN = r"^(\d{6}|\d{9}|\d{12})$"
 PLACE_CODE_MESSAGE = "应为6位县、9位乡镇或12位村的区划代码"
+TOWN_CODE_PATTERN = r"^\d{9}$"
 _PLACE_CODE_RE = re.compile(PLACE_CODE_PATTERN, re.ASCII)
 
 
@@ -34,6 +35,16 @@ def is_place_code(code) -> bool:
 def level_of(code: str) -> str:
     """``county``, ``town`` or ``village`` for a well-formed code (KeyError otherwise)."""
     return LEVEL_OF_LENGTH[len(code)]
+
+
+def county_of(code: str) -> str:
+    """The county code of a place code (its first 6 digits)."""
+    return code[:LEVEL_LENGTHS["county"]]
+
+
+def town_of(code: str) -> str:
+    """The town code of a town's or village's code (its first 9 digits)."""
+    return code[:LEVEL_LENGTHS["town"]]
 
 
 def ancestors(code: str) -> list[str]:

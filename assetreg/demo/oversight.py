@@ -37,7 +37,7 @@ from flask import current_app
 
 from ..assets.models import Asset, AssetStatusChange
 from ..changelog.services import record_change, snapshot
-from ..core.access import level_of
+from ..core.access import level_of, town_of
 from ..core.files import StoredFile
 from ..core.money import ZERO, round_half_up
 from ..core.time import now_utc
@@ -640,7 +640,7 @@ class _Oversight:
             net = income.village_year_income(self.county, v, 2024)["net"]
             if net < Decimal("5000"):
                 continue
-            fin, vc = self.fin[v[:9]], self.vc[v]
+            fin, vc = self.fin[town_of(v)], self.vc[v]
             settled_on = date(2025, 5, 26)
             income.settle_year(fin, place_code=v, year=2024, settled_on=settled_on, published_on=date(2025, 5, 28),
                                note="逾期清算：村会计调整后补办")
@@ -691,7 +691,7 @@ class _Oversight:
     def legacy_plan(self, v: str, case: str) -> None:
         rng, name = self.rng, self.place_name(v)
         net = Decimal(rng.randint(180, 420) * 100).quantize(Decimal("0.01"))
-        plan = DistributionPlan(county_code=self.county, town_code=v[:9], village_code=v, year=2019, settlement_id=None,
+        plan = DistributionPlan(county_code=self.county, town_code=town_of(v), village_code=v, year=2019, settlement_id=None,
                                 settled_net=net, pv_net=ZERO, carry_over=ZERO, available=net, status="completed",
                                 note=f"{name}2019年度扶贫项目资产收益分配方案（据纸质档案补录，系统启用前）",
                                 created_by_id=self.admin.id)

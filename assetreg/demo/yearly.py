@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from ..assets.models import Asset, AssetStatusChange
 from ..changelog.services import record_change, snapshot
-from ..core.access import level_of
+from ..core.access import level_of, town_of
 from ..core.money import ZERO, round_half_up
 from ..core.time import now_utc
 from ..custody.models import AssetOperation
@@ -827,7 +827,7 @@ class _Yearly:
             when = self.settle_on.get((code, y))
             if when is None:
                 continue
-            user = self.fin[code[:9]]
+            user = self.fin[town_of(code)]
             income.settle_year(user, place_code=code, year=y, settled_on=when[0], published_on=when[1],
                                note=None if level_of(code) == "village" else "乡镇汇总清算（含乡镇级资产）")
 

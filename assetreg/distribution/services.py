@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from ..assets.models import Asset
 from ..changelog.services import record_change, snapshot
-from ..core.access import WRITERS, require_write, scope_clause
+from ..core.access import WRITERS, require_write, scope_clause, town_of
 from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
 from ..core.money import ZERO
 from ..core.time import now_utc, today_local
@@ -136,7 +136,7 @@ def settled_figures(county_code: str, village_code: str, year: int) -> dict | No
     net = settled_village_net(county_code, village_code, year)
     if net is None:
         return None
-    settlement = settlement_for(county_code, village_code, year) or settlement_for(county_code, village_code[:9], year)
+    settlement = settlement_for(county_code, village_code, year) or settlement_for(county_code, town_of(village_code), year)
     parts: dict[int, Decimal] = {}
     for line in (settlement.lines if settlement is not None else None) or []:
         if settlement.level == "village":

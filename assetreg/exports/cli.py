@@ -9,7 +9,7 @@ import click
 import sqlalchemy as sa
 
 from ..changelog.services import record_change
-from ..core.access import SystemActor, sees_unmasked
+from ..core.access import SystemActor, county_of, sees_unmasked
 from ..core.errors import DomainError
 from ..extensions import db
 from ..users.models import User
@@ -40,7 +40,7 @@ def export_ledger_cmd(scope_code, years, out, pack, username):
             if actor is None or not actor.is_active:
                 raise click.ClickException(f"用户 {username} 不存在或已停用")
         else:
-            actor = SystemActor(county_code=scope_code[:6])
+            actor = SystemActor(county_code=county_of(scope_code))
         scope = services.resolve_scope(actor, scope_code, year_from, year_to)
         kind = "pack" if pack else "ledger"
         with jobs.read_connection() as conn:

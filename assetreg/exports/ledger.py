@@ -26,7 +26,7 @@ from sqlalchemy.orm import aliased
 from ..assets.models import CATEGORIES, FUNDING_SOURCES, MANAGING_LEVELS, Asset, AssetFunding
 from ..assets.models import STATUSES as ASSET_STATUSES
 from ..changelog.models import ChangeLogEntry
-from ..core.access import Scope
+from ..core.access import Scope, level_of
 from ..core.spreadsheets import Workbook
 from ..core.time import LOCAL_TZ
 from ..core.validators import mask_card_number, mask_id_number, mask_mobile
@@ -212,7 +212,7 @@ def _quantity(milli: int | None) -> str | None:
 def asset_row(r, ctx: Ctx) -> tuple:
     place = r.place_code
     return (r.code, r.name, CATEGORIES.get(r.category, r.category), r.subtype,
-            ctx.place(r.town_code) if r.town_code else ("县级" if len(place) == 6 else ""),
+            ctx.place(r.town_code) if r.town_code else ("县级" if level_of(place) == "county" else ""),
             ctx.place(r.village_code), MANAGING_LEVELS.get(r.managing_level, r.managing_level),
             r.household_number, r.head_name, r.project_name, r.project_year, r.project_approval_no,
             r.completed_on, _quantity(r.quantity_milli), r.unit, yuan(r.original_value),

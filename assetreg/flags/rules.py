@@ -33,7 +33,7 @@ from sqlalchemy.orm import aliased
 
 from ..assets.models import Asset, AssetStatusChange
 from ..assets.rules import HELD
-from ..core.access import level_of
+from ..core.access import level_of, town_of
 from ..core.money import ZERO, from_fen
 from ..core.time import LOCAL_TZ
 from ..custody.models import AssetCustody, AssetOperation
@@ -193,7 +193,7 @@ class Ctx:
         level = level_of(code)
         return Flag(rule_id=rule_id, key=f"{level}:{code}{suffix}", severity=severity or RULES[rule_id].severity,
                     message=f"{self.place_name(code)}{message}", county_code=self.county_code,
-                    town_code=code[:9], village_code=code if level == "village" else None,
+                    town_code=town_of(code), village_code=code if level == "village" else None,
                     place_name=self.place_name(code))
 
     def in_scope(self, model, *, town="town_code", village="village_code"):
@@ -842,7 +842,7 @@ def _settlements(ctx: Ctx, year: int) -> dict[str, tuple[date, date | None]]:
 
 def settlement_message(code: str, year: int, deadline: date, settled: dict, as_of: date) -> str | None:
     """None when the village (or its town) settled and published the year by the deadline."""
-    candidates = [settled[c] for c in (code, code[:9]) if c in settled]
+    candidates = [settled[c] for c in (code, town_of(code)) if c in settled]
     if any(s <= deadline and p is not None and p <= deadline for s, p in candidates):
         return None
     if not candidates:

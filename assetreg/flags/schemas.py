@@ -4,6 +4,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..assets.models import CATEGORIES as ASSET_CATEGORIES
+from ..core.access import TOWN_CODE_PATTERN
 from ..core.fields import Choice, PageQuery, Text, page_schema
 from .rules import CATEGORIES, RULES, SEVERITIES, SUBJECTS
 
@@ -16,7 +17,7 @@ class FlagFilters(ma.Schema):
     as_of = fields.Date(metadata={"description": "evaluate as of this day (default: today)"})
     rule = Choice(sorted(RULES))
     severity = Choice(SEVERITIES)
-    town_code = fields.String(validate=validate.Regexp(r"^\d{9}$", error="应为9位乡镇代码"))
+    town_code = fields.String(validate=validate.Regexp(TOWN_CODE_PATTERN, error="应为9位乡镇代码"))
     village_code = fields.String(validate=validate.Regexp(r"^\d{12}$", error="应为12位村代码"))
     category = Choice(CATEGORIES, metadata={"description": "rule category"})
     asset_category = Choice(ASSET_CATEGORIES)

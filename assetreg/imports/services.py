@@ -26,7 +26,7 @@ from sqlalchemy.orm import selectinload
 from ..assets.models import Asset
 from ..assets.services import create_asset
 from ..changelog.services import record_change
-from ..core.access import Scope, in_scope, require_write
+from ..core.access import Scope, in_scope, require_write, town_of
 from ..core.errors import DomainError, NotFound
 from ..core.spreadsheets import Workbook
 from ..core.time import today_local
@@ -793,7 +793,7 @@ def _check_income(user, facts: rules.Facts, rows: list[rules.Row], present: set[
         places = {c for c in (asset.village_code, asset.town_code) if c}
         for s in shares.get(asset.id, ()):
             if share_year_applies(s.from_year, s.to_year, year):
-                places.update((s.village_code, s.village_code[:9]))
+                places.update((s.village_code, town_of(s.village_code)))
         hit = sorted(p for p in places if (p, year) in settled)
         if hit:
             row.error("period_year", f"{year}年度已清算（{'、'.join(hit)}），不能导入；请在系统中以调整记录登记")

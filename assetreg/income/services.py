@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 from ..assets.models import Asset
 from ..assets.services import get_asset
 from ..changelog.services import record_change, snapshot
-from ..core.access import in_scope, require_write, scope_clause
+from ..core.access import in_scope, require_write, scope_clause, town_of
 from ..core.errors import Conflict, NotFound, RuleViolation
 from ..core.events import place_withdrawn
 from ..core.money import ZERO, from_fen
@@ -153,7 +153,7 @@ def settlements_touching(asset: Asset, year: int) -> list[Settlement]:
     shares = _shares_for(asset.county_code, [asset.id], year).get(asset.id, [])
     places = {c for c in (asset.village_code, asset.town_code) if c}
     for s in shares:
-        places.update((s.village_code, s.village_code[:9]))
+        places.update((s.village_code, town_of(s.village_code)))
     return list(db.session.scalars(sa.select(Settlement).where(
         Settlement.county_code == asset.county_code, Settlement.year == year,
         Settlement.place_code.in_(sorted(places))).order_by(Settlement.id)))
@@ -251,7 +251,7 @@ def replace_shares(user, asset_id: int, *, shares: list[dict], from_year: int | 
     # A settled year's split is frozen in its settlement; the live split may not drift from it.
     touched = {c for c in (asset.village_code, asset.town_code) if c}
     for code in codes + [r.village_code for r in current]:
-        touched.update((code, code[:9]))
+        touched.update((code, town_of(code)))
     q = sa.select(sa.func.max(Settlement.year)).where(Settlement.county_code == asset.county_code,
                                                        Settlement.place_code.in_(sorted(touched)))
     if from_year is not None:
@@ -578,11 +578,11 @@ def settled_village_net(county_code: str, village_code: str, year: int) -> Decim
     if own is not None:
         return own.net
     row = db.session.execute(sa.select(SettlementPart.net).join(Settlement).where(
-        Settlement.county_code == county_code, Settlement.place_code == village_code[:9],
+        Settlement.county_code == county_code, Settlement.place_code == town_of(village_code),
         Settlement.year == year, SettlementPart.village_code == village_code)).first()
     if row is not None:
         return row[0]
-    town = settlement_for(county_code, village_code[:9], year)
+    town = settlement_for(county_code, town_of(village_code), year)
     return ZERO if town is not None else None
 
 

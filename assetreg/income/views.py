@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..core.access import in_scope, level_of, may_write, require_write
+from ..core.access import in_scope, level_of, may_write, require_write, town_of
 from ..core.errors import NotFound
 from ..core.time import today_local
 from ..distribution.services import CARRY_FROM, list_plans
@@ -48,7 +48,7 @@ def _settled(village: dict) -> dict | None:
     if own is not None:
         return {"level": "village", "s": own, "gross": own.gross, "costs": own.costs, "net": own.net,
                 "disposal": own.disposal}
-    town = income_services.settlement_for(village["county_code"], village["village_code"][:9], village["year"])
+    town = income_services.settlement_for(village["county_code"], town_of(village["village_code"]), village["year"])
     if town is None:
         return None
     part = next((p for p in town.parts if p.village_code == village["village_code"]), None)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from ..core.access import SystemActor, is_place_code
+from ..core.access import SystemActor, county_of, is_place_code
 from ..core.errors import DomainError
 from ..extensions import db
 from ..users.models import User
@@ -31,7 +31,7 @@ def lists_cmd(scope_code, as_of, out, username):
     else:
         if not is_place_code(scope_code):
             raise click.ClickException("范围应为6、9或12位区划代码")
-        user = SystemActor(county_code=scope_code[:6])
+        user = SystemActor(county_code=county_of(scope_code))
     try:
         scope, data = xlsx.build_workbook(user, scope=scope_code, as_of=as_of.date() if as_of else None)
     except DomainError as exc:

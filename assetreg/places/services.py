@@ -7,7 +7,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from ..changelog.services import record_change, snapshot
-from ..core.access import Scope, require_write, scope_for
+from ..core.access import Scope, county_of, require_write, scope_for, town_of
 from ..core.errors import NotFound, RuleViolation
 from ..core.events import collect, place_withdrawn
 from ..core.validators import division_code_error
@@ -77,12 +77,12 @@ def create_place(user, *, code, name, level, parent_code=None, valid_from=None, 
         raise RuleViolation("区划代码已存在", {"code": ["已存在"]})
     place = Place(
         code=code, name=name, level=level, parent_code=parent.code if parent else None,
-        county_code=code[:6], town_code=code[:9] if level == "village" else None,
+        county_code=county_of(code), town_code=town_of(code) if level == "village" else None,
         valid_from=valid_from, phone=phone,
     )
     db.session.add(place)
     db.session.flush()
-    record_change(user, entity="place", entity_id=code, action="create", county_code=code[:6],
+    record_change(user, entity="place", entity_id=code, action="create", county_code=county_of(code),
                   after=snapshot(place))
     return place
 

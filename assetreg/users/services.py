@@ -11,7 +11,7 @@ from flask import current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..changelog.services import record_change, snapshot
-from ..core.access import ROLE_LEVELS, ROLES, require_write
+from ..core.access import ROLE_LEVELS, ROLES, county_of, require_write
 from ..core.errors import NotFound, RuleViolation
 from ..core.time import now_utc
 from ..extensions import db
@@ -48,7 +48,7 @@ def create_user(*, username: str, password: str, role: str, scope_code: str,
         password_hash=_hash(password),
         role=role,
         scope_code=scope_code,
-        county_code=scope_code[:6],
+        county_code=county_of(scope_code),
     )
     db.session.add(user)
     db.session.flush()
