@@ -235,18 +235,12 @@ def plan_header(plan_id):
     raw = {"carry_over": form.get("carry_over", ""), "note": form.get("note", "")}
     if (form.get("version") or "").strip():  # none sent: no version check, as in the other plan forms
         raw["version"] = form["version"]
-    status = 422
     try:
         data = load_form(schemas.PlanUpdate(), raw)
-        try:
-            updated = services.update_plan(current_user, plan_id, data)
-            db.session.commit()
-        except (RuleViolation, Conflict) as exc:
-            db.session.rollback()
-            status = 409 if exc.code == "version_conflict" else 422
-            raise FormInvalid.from_domain(exc) from None
+        updated = commit_or_invalid(lambda: services.update_plan(current_user, plan_id, data))
     except FormInvalid as exc:
         db.session.rollback()
+        status = exc.status
         # A locked plan: the message says so and the form is gone; its raw status code is not for the page.
         errors = {k: v for k, v in exc.errors.items() if k != "status"}
         return _plan_page(plan_id, status=status, header_form={

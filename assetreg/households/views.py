@@ -12,7 +12,6 @@ from flask_login import current_user
 from ..assets import services as asset_services
 from ..assets.models import Asset
 from ..core.access import level_of, may_edit, may_write, require_write
-from ..core.errors import Conflict, RuleViolation
 from ..core.validators import mask_card_number, mask_id_number, mask_mobile
 from ..extensions import db
 from ..households import schemas as hh_schemas
@@ -20,7 +19,7 @@ from ..households import services as hh_services
 from ..households.schemas import MAX_MEMBERS
 from ..places.services import place_options
 from ..web.filters import iso_date
-from ..web.forms import FormInvalid, coerce, load, load_query
+from ..web.forms import FormInvalid, coerce, commit_or_invalid, load, load_query
 from ..web.ui import place_name
 
 bp = Blueprint("household_pages", __name__, template_folder="templates")
@@ -147,18 +146,13 @@ def _load(schema, form, *, current=None) -> tuple[dict, list[int]]:
 
 
 def _save(fn, where: list[int]):
-    """One service call and one commit; a domain refusal rolls back and comes back as form errors,
-    with 409 for a stale version and 422 for anything else."""
+    """One service call and one commit (``commit_or_invalid``); a refusal's field errors are named by the
+    member rows the page shows, with 409 for a stale version and 422 for anything else."""
     try:
-        result = fn()
-        db.session.commit()
-        return result
-    except (RuleViolation, Conflict) as exc:
-        db.session.rollback()
-        invalid = FormInvalid.from_domain(exc)
+        return commit_or_invalid(fn)
+    except FormInvalid as invalid:
         invalid.errors = _place_errors(invalid.errors, where)
-        invalid.status = 409 if exc.code == "version_conflict" else 422
-        raise invalid from None
+        raise
 
 
 def _rows(indices: list[int], form, members_by_id: dict, extra: int) -> list[dict]:
@@ -208,7 +202,7 @@ def household_new():
         data, where = _load(hh_schemas.HouseholdCreate(), form)
         created = _save(lambda: hh_services.create_household(current_user, data), where)
     except FormInvalid as exc:
-        return _rerender(None, form, errors=exc.errors, message=exc.message, status=getattr(exc, "status", 422))
+        return _rerender(None, form, errors=exc.errors, message=exc.message, status=exc.status)
     flash(f"农户“{created.head_name}”（{created.number}）已登记", "success")
     return redirect(url_for("household_pages.household", household_id=created.id))
 
@@ -253,6 +247,6 @@ def household_edit(household_id):
         before = h.version
         saved = _save(lambda: hh_services.update_household(current_user, household_id, data), where)
     except FormInvalid as exc:
-        return _rerender(h, form, errors=exc.errors, message=exc.message, status=getattr(exc, "status", 422))
+        return _rerender(h, form, errors=exc.errors, message=exc.message, status=exc.status)
     flash("农户信息已保存" if saved.version != before else "农户信息未作修改", "success")
     return redirect(url_for("household_pages.household", household_id=household_id))

@@ -73,14 +73,15 @@ def flatten(errors, prefix: str = "") -> dict[str, list[str]]:
 class FormInvalid(Exception):
     """A form refused by its schema or by a domain rule: a message and field errors to show inline."""
 
-    def __init__(self, errors: dict[str, list[str]], message: str = "输入有误，请检查标出的字段"):
+    def __init__(self, errors: dict[str, list[str]], message: str = "输入有误，请检查标出的字段", status: int = 422):
         super().__init__(message)
         self.errors = errors
         self.message = message
+        self.status = status  # 409 when the record changed since the form was read, else 422
 
     @classmethod
     def from_domain(cls, exc: DomainError) -> FormInvalid:
-        return cls(flatten(exc.fields or {}), exc.message)
+        return cls(flatten(exc.fields or {}), exc.message, 409 if exc.code == "version_conflict" else 422)
 
 
 def coerce(schema: ma.Schema, raw: dict, *, skip=("csrf_token",)) -> dict:
