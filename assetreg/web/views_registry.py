@@ -75,33 +75,6 @@ def assets():
 
 # --- asset page ----------------------------------------------------------------------------------
 
-def _income_by_year(asset) -> list[dict]:
-    """The asset's ledger per period year (gross, costs, net; disposal apart), newest first: one query."""
-    import sqlalchemy as sa
-
-    from ..core.money import from_fen
-    from ..income.models import DISPOSAL, IncomeEntry
-
-    amount = sa.type_coerce(IncomeEntry.amount, sa.BigInteger)
-    signed = sa.case((IncomeEntry.reverses_id.is_(None), amount), else_=-amount)
-    rows = db.session.execute(
-        sa.select(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind, sa.func.sum(signed))
-        .where(IncomeEntry.county_code == asset.county_code, IncomeEntry.asset_id == asset.id)
-        .group_by(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind)).all()
-    years: dict[int, dict] = {}
-    from decimal import Decimal
-
-    for year, direction, kind, total in rows:
-        is_disposal = kind == DISPOSAL
-        row = years.setdefault(year, {"year": year, "gross": Decimal("0.00"), "costs": Decimal("0.00"),
-                                      "disposal": Decimal("0.00")})
-        bucket = "costs" if direction == "deduction" else ("disposal" if is_disposal else "gross")
-        row[bucket] += from_fen(int(total or 0))
-    for row in years.values():
-        row["net"] = row["gross"] - row["costs"]
-    return sorted(years.values(), key=lambda r: r["year"], reverse=True)
-
-
 @bp.route("/assets/<int:asset_id>")
 def asset(asset_id):
     from ..custody import services as custody_services
@@ -117,7 +90,7 @@ def asset(asset_id):
         operation=custody_services.operation_view(current_user, asset_id) if a.category == "operating" else None,
         changes=asset_services.list_status_changes(current_user, asset_id),
         book=asset_services.book_value(current_user, asset_id, today), today=today,
-        income_years=_income_by_year(a),
+        income_years=income_services.income_by_year(a.county_code, asset_id=a.id)[::-1],  # newest first
         entries=income_services.list_entries(current_user, asset_id, per_page=20),
         can_write=may_write("assets", a), can_income=may_write("income", a) and a.category != "household",
         next_statuses=[s for s in TRANSITIONS[a.status] if transition_error(a.category, a.status, s) is None],
