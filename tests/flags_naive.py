@@ -172,8 +172,7 @@ def _asset_flags(ctx: Ctx, a: Asset, required) -> list[Flag]:  # noqa: C901 - th
         received: dict = defaultdict(lambda: defaultdict(lambda: ZERO))
         for e in entries:
             if e.direction == "income" and e.received_on <= d:
-                sign = -1 if e.reverses_id is not None else 1
-                received[(a.id, e.period_year)][(e.kind, e.period_month, e.period_quarter)] += sign * e.amount
+                received[(a.id, e.period_year)][(e.kind, e.period_month, e.period_quarter)] += e.signed_amount
         # The county's start of records: its ledger's first period year, entries received by the day.
         start = db.session.scalar(sa.select(IncomeEntry.period_year).where(
             IncomeEntry.county_code == a.county_code, IncomeEntry.received_on <= d)
@@ -283,8 +282,7 @@ def _pv_total(ctx: Ctx, code: str) -> Decimal | None:
         net = ZERO
         for e in _rows(IncomeEntry, a.id):
             if e.period_year == year and e.kind != "disposal" and e.received_on <= d:
-                sign = (1 if e.direction == "income" else -1) * (-1 if e.reverses_id is not None else 1)
-                net += sign * e.amount
+                net += e.signed_amount
         if shares:
             net = income_rules.split_among(net, [income_rules.Share(s.village_code, s.weight) for s in shares])[code]
         total += net

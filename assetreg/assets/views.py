@@ -4,9 +4,6 @@ one service → commit → redirect; refusals come back as inline field errors a
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -15,13 +12,10 @@ from ..assets import services as asset_services
 from ..assets.models import CATEGORIES, FUNDING_SOURCES, STATUSES, SUBTYPES, Asset
 from ..assets.rules import INITIAL_STATUSES, TRANSITIONS, transition_error
 from ..core.access import may_edit, may_write, require_write
-from ..core.money import from_fen
 from ..core.time import today_local
 from ..custody import schemas as custody_schemas
 from ..custody import services as custody_services
-from ..extensions import db
 from ..income import services as income_services
-from ..income.models import DISPOSAL, IncomeEntry
 from ..income.schemas import IncomeEntryCreate
 from ..places.services import place_options
 from ..rights import services as rights_services
@@ -53,29 +47,6 @@ def assets():
 
 # --- asset page ----------------------------------------------------------------------------------
 
-def _income_by_year(asset) -> list[dict]:
-    """The asset's ledger per period year (gross, costs, net; disposal apart), newest first: one query."""
-
-
-    amount = sa.type_coerce(IncomeEntry.amount, sa.BigInteger)
-    signed = sa.case((IncomeEntry.reverses_id.is_(None), amount), else_=-amount)
-    rows = db.session.execute(
-        sa.select(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind, sa.func.sum(signed))
-        .where(IncomeEntry.county_code == asset.county_code, IncomeEntry.asset_id == asset.id)
-        .group_by(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind)).all()
-    years: dict[int, dict] = {}
-
-    for year, direction, kind, total in rows:
-        is_disposal = kind == DISPOSAL
-        row = years.setdefault(year, {"year": year, "gross": Decimal("0.00"), "costs": Decimal("0.00"),
-                                      "disposal": Decimal("0.00")})
-        bucket = "costs" if direction == "deduction" else ("disposal" if is_disposal else "gross")
-        row[bucket] += from_fen(int(total or 0))
-    for row in years.values():
-        row["net"] = row["gross"] - row["costs"]
-    return sorted(years.values(), key=lambda r: r["year"], reverse=True)
-
-
 @bp.route("/assets/<int:asset_id>")
 def asset(asset_id):
 
@@ -88,7 +59,7 @@ def asset(asset_id):
         operation=custody_services.operation_view(current_user, asset_id) if a.category == "operating" else None,
         changes=asset_services.list_status_changes(current_user, asset_id),
         book=asset_services.book_value(current_user, asset_id, today), today=today,
-        income_years=_income_by_year(a),
+        income_years=income_services.income_by_year(a.county_code, asset_id=a.id)[::-1],  # newest first
         entries=income_services.list_entries(current_user, asset_id, per_page=20),
         can_write=may_edit(current_user, "assets", a), can_income=may_edit(current_user, "income", a) and a.category != "household",
         next_statuses=[s for s in TRANSITIONS[a.status] if transition_error(a.category, a.status, s) is None],

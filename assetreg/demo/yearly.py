@@ -650,7 +650,7 @@ class _Yearly:
             for p in self.postings[y] + [q for q in self.postings[y + 1] if q.year == y]:
                 if p.year != y or p.kind == "disposal":
                     continue
-                per_asset[(p.asset.id, y)] += p.amount if p.direction == "income" else -p.amount
+                per_asset[(p.asset.id, y)] += income_rules.signed_effect(p.direction, p.amount, False)
         for (asset_id, y), value in per_asset.items():
             a = self.assets[asset_id]
             if asset_id in self.shares:

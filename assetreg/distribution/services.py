@@ -13,13 +13,13 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from ..assets.models import Asset
 from ..changelog.services import record_change, snapshot
-from ..core.access import WRITERS, require_write, scope_clause, town_of
+from ..core.access import WRITERS, require_write, scope_clause
 from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
 from ..core.money import ZERO
 from ..core.time import now_utc, today_local
 from ..extensions import db
 from ..households.models import Household
-from ..income.services import settled_village_net, settlement_for
+from ..income.services import settled_village
 from ..places.models import Place
 from . import rules
 from .models import (
@@ -133,12 +133,12 @@ def settled_figures(county_code: str, village_code: str, year: int) -> dict | No
     the part of it from PV stations, and the settlement it comes from; None while the year is not settled.
     """
 
-    net = settled_village_net(county_code, village_code, year)
-    if net is None:
+    settled = settled_village(county_code, village_code, year)
+    if settled is None:
         return None
-    settlement = settlement_for(county_code, village_code, year) or settlement_for(county_code, town_of(village_code), year)
+    settlement = settled["settlement"]
     parts: dict[int, Decimal] = {}
-    for line in (settlement.lines if settlement is not None else None) or []:
+    for line in settlement.lines or []:
         if settlement.level == "village":
             part = line.get("part")
         else:
@@ -148,8 +148,47 @@ def settled_figures(county_code: str, village_code: str, year: int) -> dict | No
     pv_ids = set(db.session.scalars(sa.select(Asset.id).where(Asset.id.in_(list(parts)), Asset.subtype == PV_SUBTYPE))) \
         if parts else set()
     pv_net = sum((p for aid, p in parts.items() if aid in pv_ids), ZERO)
-    return {"settlement_id": settlement.id if settlement is not None else None, "net": net,
-            "pv_net": max(pv_net, ZERO)}
+    return {"settlement_id": settlement.id, "net": settled["net"], "pv_net": max(pv_net, ZERO)}
+
+
+def available_amount(settled_net: Decimal, carry_over: Decimal) -> Decimal:
+    """可分配收益 = the village's settled net income of the year + carry-over (DOMAIN.md §6)."""
+    return settled_net + carry_over
+
+
+def _carry_allocation(plan: DistributionPlan | None) -> Decimal | None:
+    return next((a.amount for a in plan.allocations if a.purpose == "carry"), None) if plan is not None else None
+
+
+def carry_over_for(county_code: str, village_code: str, year: int, *, settled_net: Decimal | None = None,
+                   plans: dict[int, DistributionPlan] | None = None) -> dict:
+    """结转 of a village's year, the one place it is worked out: ``carry_in`` (上年结转, what the year starts
+    with: its plan's figure once there is a plan, else last year's 结转 allocation once that plan is approved,
+    else nothing) and its ``source``; ``carry_next`` (结转下年: the year's own 结转 allocation, None without
+    one); ``available`` (可分配收益: the plan's frozen figure, else the settled net + ``carry_in``; None while
+    the year is not settled, ``settled_net`` None). ``plans``: the village's plans by year (this year's and
+    last year's are used) when the caller has them; else they are read here."""
+    if plans is None:
+        plans = {p.year: p for p in db.session.scalars(
+            sa.select(DistributionPlan).where(DistributionPlan.county_code == county_code,
+                                              DistributionPlan.village_code == village_code,
+                                              DistributionPlan.year.in_((year - 1, year)))
+            .options(selectinload(DistributionPlan.allocations)))}
+    plan, previous = plans.get(year), plans.get(year - 1)
+    carried = _carry_allocation(previous)
+    if plan is not None:
+        carry_in, source = plan.carry_over, "本年度分配方案"
+    elif carried is None:
+        carry_in, source = ZERO, "无上年结转"
+    elif previous.status in CARRY_FROM:
+        carry_in, source = carried, "上年度方案的结转"
+    else:
+        carry_in, source = ZERO, "上年度方案尚未批准，暂不结转"
+    if plan is not None:
+        available = plan.available
+    else:
+        available = available_amount(settled_net, carry_in) if settled_net is not None else None
+    return {"carry_in": carry_in, "source": source, "carry_next": _carry_allocation(plan), "available": available}
 
 
 def _not_settled(year: int) -> RuleViolation:
@@ -162,7 +201,7 @@ def _refresh(plan: DistributionPlan) -> None:
     figures = settled_figures(plan.county_code, plan.village_code, plan.year)
     if figures is None:
         raise _not_settled(plan.year)
-    available = figures["net"] + plan.carry_over
+    available = available_amount(figures["net"], plan.carry_over)
     if (plan.settled_net, plan.pv_net, plan.settlement_id, plan.available) != (
             figures["net"], figures["pv_net"], figures["settlement_id"], available):
         plan.settled_net = figures["net"]
@@ -341,28 +380,18 @@ def create_plan(user, data: dict) -> DistributionPlan:
     if figures is None:
         raise _not_settled(year)
     carry_over = data.get("carry_over")
-    if carry_over is None:
-        carry_over = _carry_from_previous(village, year)
+    if carry_over is None:  # last year's 结转 once that plan is approved
+        carry_over = carry_over_for(village.county_code, village.code, year)["carry_in"]
     plan = DistributionPlan(
         county_code=village.county_code, town_code=village.town_code, village_code=village.code, year=year,
         settlement_id=figures["settlement_id"], settled_net=figures["net"], pv_net=figures["pv_net"],
-        carry_over=carry_over, available=figures["net"] + carry_over, available_at=now_utc(), status="draft",
-        note=data.get("note"), created_by_id=_uid(user),
+        carry_over=carry_over, available=available_amount(figures["net"], carry_over), available_at=now_utc(),
+        status="draft", note=data.get("note"), created_by_id=_uid(user),
     )
     db.session.add(plan)
     db.session.flush()
     _log(user, plan, "create", None, _snapshot(plan))
     return get_plan(user, plan.id)
-
-
-def _carry_from_previous(village: Place, year: int) -> Decimal:
-    """The 结转 allocation of last year's plan, once that plan is approved; else nothing."""
-    amount = db.session.scalar(
-        sa.select(PlanAllocation.amount).join(DistributionPlan, PlanAllocation.plan_id == DistributionPlan.id).where(
-            DistributionPlan.county_code == village.county_code, DistributionPlan.village_code == village.code,
-            DistributionPlan.year == year - 1, DistributionPlan.status.in_(CARRY_FROM),
-            PlanAllocation.purpose == "carry"))
-    return amount if amount is not None else Decimal("0.00")
 
 
 def update_plan(user, plan_id: int, data: dict, *, if_match: int | None = None) -> DistributionPlan:
@@ -376,7 +405,7 @@ def update_plan(user, plan_id: int, data: dict, *, if_match: int | None = None) 
         plan.carry_over = data["carry_over"]
     if "note" in data:
         plan.note = data["note"]
-    plan.available = plan.settled_net + plan.carry_over
+    plan.available = available_amount(plan.settled_net, plan.carry_over)
     if plan.allocated > plan.available:
         raise RuleViolation("现有分配合计超出可分配收益", {"carry_over": [
             f"可分配收益将为 {plan.available:.2f} 元，少于已分配的 {plan.allocated:.2f} 元"]})

@@ -34,7 +34,8 @@ from ..custody.models import OPERATION_MODES, RISK_RATINGS, AssetCustody, AssetO
 from ..distribution.models import LINE_PURPOSES, PURPOSES, DistributionPlan, PlanAllocation, PlanLine, PlanStep
 from ..distribution.models import STATUSES as PLAN_STATUSES
 from ..households.models import Household, HouseholdMember
-from ..income.models import DEDUCTION_KINDS, DIRECTIONS, DISPOSAL, INCOME_KINDS, IncomeEntry, Settlement
+from ..income import rules as income_rules
+from ..income.models import DEDUCTION_KINDS, DIRECTIONS, INCOME_KINDS, IncomeEntry, Settlement, ledger_sums
 from ..oversight.models import AUDIT_CONCLUSIONS, PROBLEM_SOURCES, PROBLEM_STATUSES, Audit, Problem
 from ..places.models import Place
 from ..rights.models import HOLDER_KINDS, RIGHT_KINDS, AssetRight
@@ -307,20 +308,13 @@ INCOME_YEAR, INCOME_GROSS, INCOME_COSTS, INCOME_DISPOSAL = 7, 12, 13, 14
 
 
 def income_row(r, ctx: Ctx) -> tuple:
-    """收入/扣除/处置收入 are signed (a reversal counts negative), so each column sums to the year's
-    gross, costs and disposal income exactly as the settlement computes them."""
-    amount = Decimal(r.amount).scaleb(-2)
-    signed = -amount if r.reverses_id is not None else amount
-    gross = costs = disposal = None
-    if r.direction == "deduction":
-        costs = signed
-        kind = DEDUCTION_KINDS.get(r.kind, r.kind)
-    else:
-        kind = INCOME_KINDS.get(r.kind, r.kind)
-        if r.kind == DISPOSAL:
-            disposal = signed
-        else:
-            gross = signed
+    """收入/扣除/处置收入 are the entry's signed amount in its column (``income.rules``, the twin of the SQL
+    ``IncomeEntry.signed_amount``; a reversal counts negative), so each column sums to the year's gross,
+    costs and disposal income exactly as the settlement computes them."""
+    amount = yuan(r.amount)
+    signed = income_rules.signed_effect(r.direction, amount, r.reverses_id is not None)
+    gross, costs, disposal = income_rules.ledger_columns(r.direction, r.kind, signed)
+    kind = (DEDUCTION_KINDS if r.direction == "deduction" else INCOME_KINDS).get(r.kind, r.kind)
     return (r.id, r.code, r.name, ctx.place(r.town_code), ctx.place(r.village_code),
             DIRECTIONS.get(r.direction, r.direction), kind, r.period_year, r.period_month, r.period_quarter,
             r.received_on, amount, gross, costs, disposal, r.payer, r.voucher_no, r.reverses_id, r.reason,
@@ -583,13 +577,9 @@ class Totals:
 def database_totals(conn: sa.Connection, scope: ExportScope) -> dict:
     """The same figures computed by the database alone (grouped sums), for the tie-out checks."""
     e = IncomeEntry
-    sign = sa.case((e.reverses_id.is_(None), 1), else_=-1)
-    fen = _fen(e.amount) * sign
+    # the ledger's own sums of the signed amount (Decimal yuan; None where nothing of the kind)
     income = conn.execute(
-        sa.select(e.period_year,
-                  sa.func.sum(sa.case((sa.and_(e.direction == "income", e.kind != DISPOSAL), fen), else_=0)),
-                  sa.func.sum(sa.case((e.direction == "deduction", fen), else_=0)),
-                  sa.func.sum(sa.case((sa.and_(e.direction == "income", e.kind == DISPOSAL), fen), else_=0)))
+        sa.select(e.period_year, *ledger_sums(e))
         .where(scope.where(e), e.period_year.between(scope.year_from, scope.year_to))
         .group_by(e.period_year)).all()
     s = Settlement
@@ -610,8 +600,8 @@ def database_totals(conn: sa.Connection, scope: ExportScope) -> dict:
     funding = conn.execute(sa.select(sa.func.sum(_fen(AssetFunding.amount)))
                            .join(Asset, Asset.id == AssetFunding.asset_id).where(scope.where(Asset))).scalar()
     return {
-        "income_by_year": {str(y): {"gross": str(yuan(g or 0)), "costs": str(yuan(c or 0)),
-                                    "net": str(yuan((g or 0) - (c or 0))), "disposal": str(yuan(d or 0))}
+        "income_by_year": {str(y): {"gross": str(g or ZERO), "costs": str(c or ZERO),
+                                    "net": str((g or ZERO) - (c or ZERO)), "disposal": str(d or ZERO)}
                            for y, g, c, d in sorted(income)},
         "settlements_net_by_year": {str(y): str(yuan(n or 0)) for y, n in sorted(settlements)},
         "allocations_for_lines": {PURPOSES[k]: str(yuan(v or 0)) for k, v in sorted(allocations)},

@@ -34,7 +34,7 @@ from sqlalchemy.orm import aliased
 from ..assets.models import Asset, AssetStatusChange
 from ..assets.rules import HELD
 from ..core.access import level_of, town_of
-from ..core.money import ZERO, from_fen
+from ..core.money import ZERO
 from ..core.time import LOCAL_TZ
 from ..custody.models import AssetCustody, AssetOperation
 from ..distribution import rules as dist_rules
@@ -419,19 +419,13 @@ def _valid_places(ctx: Ctx, level: str):
                    sa.or_(Place.valid_to.is_(None), Place.valid_to > ctx.as_of)))
 
 
-def _net_fen():
-    fen = sa.type_coerce(IncomeEntry.amount, sa.BigInteger)
-    signed = sa.case((IncomeEntry.direction == "income", fen), else_=-fen)
-    return sa.case((IncomeEntry.reverses_id.is_(None), signed), else_=-signed)
-
-
 @dataclass
 class Ledger:
     """What three rules need from the ledger, from one pass over the county's entries received by the day."""
 
     last_income_on: dict[int, date]  # asset → last day ordinary income (live) came in, if after NO_INCOME's cutoff
     earning: dict[int, set[str | None]]  # asset → villages of its live ordinary income for the settlement year
-    pv_year_net: dict[int, int]  # asset → net fen of the last closed year, all kinds but 处置收入
+    pv_year_net: dict[int, Decimal]  # asset → net of the last closed year, all kinds but 处置收入
 
 
 def ledger(ctx: Ctx) -> Ledger:
@@ -444,11 +438,11 @@ def ledger(ctx: Ctx) -> Ledger:
     year, _ = settlement_year(ctx.as_of, ctx.settings.settlement_deadline)
     pv_year = ctx.as_of.year - 1
     cutoff = years_before(ctx.as_of, ctx.settings.no_income_years)
-    out = Ledger({}, defaultdict(set), defaultdict(int))
-    for asset_id, village, last_on, n, fen in _run(
+    out = Ledger({}, defaultdict(set), defaultdict(lambda: ZERO))
+    for asset_id, village, last_on, n, net in _run(
             sa.select(e.asset_id, e.village_code, sa.func.max(e.received_on).filter(live),
                       sa.func.count(e.id).filter(sa.and_(live, e.period_year == year)),
-                      sa.func.sum(_net_fen()).filter(sa.and_(e.period_year == pv_year, e.kind != "disposal")))
+                      sa.func.sum(e.signed_amount).filter(sa.and_(e.period_year == pv_year, e.kind != "disposal")))
             # Only what a rule looks at: received after the cutoff, or belonging to one of the two years.
             .where(e.county_code == ctx.county_code, e.received_on <= ctx.as_of,
                    sa.or_(e.received_on > cutoff, e.period_year.in_(sorted({year, pv_year}))), *ctx.only_asset(e.asset_id))
@@ -457,8 +451,8 @@ def ledger(ctx: Ctx) -> Ledger:
             out.last_income_on[asset_id] = last_on
         if n:
             out.earning[asset_id].add(village)
-        if fen:
-            out.pv_year_net[asset_id] += int(fen)
+        if net:
+            out.pv_year_net[asset_id] += net
     ctx.cache["ledger"] = out
     return out
 
@@ -736,14 +730,14 @@ def income_overdue(ctx: Ctx):
                                                    *ctx.only_asset(ContractReturn.asset_id))
     rows = _run(
         sa.select(IncomeEntry.asset_id, IncomeEntry.kind, IncomeEntry.period_year, IncomeEntry.period_month,
-                  IncomeEntry.period_quarter, sa.func.sum(_net_fen()))
+                  IncomeEntry.period_quarter, sa.func.sum(IncomeEntry.signed_amount))
         .where(IncomeEntry.county_code == ctx.county_code, IncomeEntry.asset_id.in_(ids),
                IncomeEntry.direction == "income", IncomeEntry.received_on <= ctx.as_of)
         .group_by(IncomeEntry.asset_id, IncomeEntry.kind, IncomeEntry.period_year, IncomeEntry.period_month,
                   IncomeEntry.period_quarter)).all()
     received: dict[tuple[int, int], dict] = defaultdict(dict)
-    for asset_id, kind, year, month, quarter, fen in rows:
-        received[(asset_id, year)][(kind, month, quarter)] = from_fen(int(fen or 0))
+    for asset_id, kind, year, month, quarter, amount in rows:
+        received[(asset_id, year)][(kind, month, quarter)] = amount or ZERO
     by_asset = defaultdict(list)
     for c in contracts:
         by_asset[c.asset_id].append(c)
@@ -890,11 +884,11 @@ def _station_ids(ctx: Ctx, st):
                    st.status == "in_operation"))
 
 
-def pv_village_totals(ids, stations: dict[int, str | None], net: dict[int, int],
+def pv_village_totals(ids, stations: dict[int, str | None], net: dict[int, Decimal],
                       shares: dict[int, list]) -> dict[str, Decimal]:
     totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for asset_id in ids:
-        amount = from_fen(int(net.get(asset_id) or 0))
+        amount = net.get(asset_id, ZERO)
         if shares.get(asset_id):
             for village, part in income_rules.split_among(amount, shares[asset_id]).items():
                 totals[village] += part

@@ -18,7 +18,7 @@ from ..distribution.models import DistributionPlan
 from ..extensions import db
 from ..flags.services import summary as flag_summary
 from ..households.models import Household
-from ..income.models import DISPOSAL, IncomeEntry
+from ..income.services import income_by_year as ledger_income_by_year
 from ..oversight.models import Problem
 from ..rights.models import FIVE_RIGHTS, AssetRight
 
@@ -103,26 +103,13 @@ def plans_by_status(user) -> dict[str, int]:
 
 
 def income_by_year(user, years: int = 6) -> list[dict]:
-    """Net ordinary income per year of the ledger in scope (income − deductions, reversals taken back;
-    disposal proceeds apart), the last ``years`` years up to this one."""
+    """The income ledger of the user's county, town or village per period year (gross, deductions, net;
+    disposal proceeds apart), the last ``years`` years up to this one: the income service's figures (a
+    village's include its parts of shared assets, as on its village-year page)."""
 
     this_year = today_local().year
-    signed = sa.case((IncomeEntry.reverses_id.is_(None), _fen(IncomeEntry.amount)), else_=-_fen(IncomeEntry.amount))
-    rows = db.session.execute(
-        sa.select(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind, sa.func.sum(signed))
-        .where(IncomeEntry.county_code == user.county_code, scope_clause(IncomeEntry, user),
-               IncomeEntry.period_year > this_year - years, IncomeEntry.period_year <= this_year)
-        # Group by the kind itself: PostgreSQL will not match two bound "kind = :p" expressions.
-        .group_by(IncomeEntry.period_year, IncomeEntry.direction, IncomeEntry.kind)).all()
-    out = {y: {"year": y, "gross": Decimal("0.00"), "costs": Decimal("0.00"), "disposal": Decimal("0.00")}
-           for y in range(this_year - years + 1, this_year + 1)}
-    for year, direction, kind, total in rows:
-        amount = from_fen(int(total or 0))
-        bucket = "costs" if direction == "deduction" else ("disposal" if kind == DISPOSAL else "gross")
-        out[year][bucket] += amount
-    for row in out.values():
-        row["net"] = row["gross"] - row["costs"]
-    return list(out.values())
+    return ledger_income_by_year(user.county_code, place_code=user.scope_code,
+                                 years=range(this_year - years + 1, this_year + 1))
 
 
 def recent_changes(user, days: int = 30) -> int | None:

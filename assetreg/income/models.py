@@ -6,11 +6,13 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.time import now_utc, today_local
 from ..core.types import Money, ScaledDecimal, UTCDateTime
 from ..extensions import db
+from . import rules
 
 DIRECTIONS = {"income": "收入", "deduction": "扣除"}
 # Income kinds (DOMAIN.md §5). 处置收入 is income but kept apart from the ordinary totals (§9).
@@ -94,6 +96,35 @@ class IncomeEntry(db.Model):
     @property
     def is_reversal(self) -> bool:
         return self.reverses_id is not None
+
+    @hybrid_property
+    def signed_amount(self) -> Decimal:
+        """The entry's signed amount, what it adds to its asset's net: income +, deduction −, a reversal the
+        opposite of the entry it reverses. The one signed amount of the ledger: every SQL sum of the ledger
+        uses the expression below (or ``ledger_sums``), Python the same rule (``rules.signed_effect``)."""
+        return rules.signed_effect(self.direction, self.amount, self.reverses_id is not None)
+
+    @signed_amount.inplace.expression
+    @classmethod
+    def _signed_amount_expression(cls) -> sa.ColumnElement[Decimal]:
+        # Typed Money (integer fen in the database): a SUM of it comes back as Decimal yuan.
+        return sa.case(
+            (sa.and_(cls.direction == "income", cls.reverses_id.is_(None)), cls.amount),
+            (sa.and_(cls.direction == "deduction", cls.reverses_id.is_not(None)), cls.amount),
+            else_=-cls.amount,
+        )
+
+
+def ledger_sums(entry=IncomeEntry) -> tuple[sa.ColumnElement, sa.ColumnElement, sa.ColumnElement]:
+    """gross (ordinary income), costs (deductions, positive) and disposal (处置收入, kept apart, DOMAIN.md §9):
+    the three SUMs of the signed amount every ledger total is made of; net = gross − costs. Each is NULL
+    (None) where the group has no entry of its kind. ``entry``: the model or an alias of it."""
+    signed = entry.signed_amount
+    return (
+        sa.func.sum(sa.case((sa.and_(entry.direction == "income", entry.kind != DISPOSAL), signed))).label("gross"),
+        (-sa.func.sum(sa.case((entry.direction == "deduction", signed)))).label("costs"),
+        sa.func.sum(sa.case((sa.and_(entry.direction == "income", entry.kind == DISPOSAL), signed))).label("disposal"),
+    )
 
 
 class AssetShare(db.Model):

@@ -19,9 +19,22 @@ def settlement_due_on(year: int) -> date:
 
 
 def signed_effect(direction: str, amount: Decimal, is_reversal: bool) -> Decimal:
-    """What an entry adds to its asset's net: income +, deduction −, a reversal the opposite."""
+    """What an entry adds to its asset's net: income +, deduction −, a reversal the opposite.
+
+    The pure twin of ``IncomeEntry.signed_amount`` (the SQL expression every ledger sum uses)."""
     sign = 1 if direction == "income" else -1
     return amount * (-sign if is_reversal else sign)
+
+
+def ledger_columns(direction: str, kind: str, signed: Decimal) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """(gross, costs, disposal): where an entry's signed amount counts, the other two None. Ordinary income
+    counts in gross, a deduction in costs (positive, a reversed one negative), 处置收入 apart in disposal.
+    The pure twin of ``income.models.ledger_sums``."""
+    if direction == "deduction":
+        return None, -signed, None
+    if kind == "disposal":
+        return None, None, signed
+    return signed, None, None
 
 
 def period_error(period_month: int | None, period_quarter: int | None) -> dict | None:

@@ -1,13 +1,16 @@
 """Post ledger entries and reversals, keep village shares and fixed-return contracts, total the
-ledger per asset, village and town, and settle a year (年度清算). Services never commit.
+ledger per asset, village, town and county, and settle a year (年度清算). Services never commit.
 
-The distribution plans build on three functions here: ``asset_year_totals``, ``village_year_income``
-and ``settlement_for`` (plus ``settled_village_net``). They take a county code, not a user: the
-caller has already checked the user's scope.
+``income_by_year`` is the one income by year of the ledger (every page, settlement and export reads
+it, built on ``IncomeEntry.signed_amount``); ``village_year_income`` and ``town_year_income`` are its
+one-year views with lines. The distribution plans build on ``settled_village`` / ``settled_village_net``
+and ``settlement_for``. These take a county code, not a user: the caller has already checked the
+user's scope.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -21,7 +24,7 @@ from ..changelog.services import record_change, snapshot
 from ..core.access import in_scope, require_write, scope_clause, town_of
 from ..core.errors import Conflict, NotFound, RuleViolation
 from ..core.events import place_withdrawn
-from ..core.money import ZERO, from_fen
+from ..core.money import ZERO
 from ..core.time import now_utc, today_local
 from ..extensions import db
 from ..places.models import Place
@@ -36,15 +39,8 @@ from .models import (
     Settlement,
     SettlementAdjustment,
     SettlementPart,
+    ledger_sums,
 )
-
-# The signed amount of an entry in its own direction: the original counts, its reversal takes it back.
-_FEN = sa.type_coerce(IncomeEntry.amount, sa.BigInteger)
-_AMOUNT_NET = sa.case((IncomeEntry.reverses_id.is_(None), _FEN), else_=-_FEN)
-
-
-def _money(fen_sum) -> Decimal:
-    return from_fen(int(fen_sum or 0))
 
 
 def _asset_for_write(user, asset_id: int) -> Asset:
@@ -359,12 +355,13 @@ def dues_for(county_code: str, asset_id: int, year: int, *, today: date | None =
     received = {}
     if dues:
         rows = db.session.execute(
-            sa.select(IncomeEntry.kind, IncomeEntry.period_month, IncomeEntry.period_quarter, sa.func.sum(_AMOUNT_NET))
+            sa.select(IncomeEntry.kind, IncomeEntry.period_month, IncomeEntry.period_quarter,
+                      sa.func.sum(IncomeEntry.signed_amount))
             .where(IncomeEntry.county_code == county_code, IncomeEntry.asset_id == asset_id,
                    IncomeEntry.period_year == year, IncomeEntry.direction == "income",
                    IncomeEntry.kind.in_(sorted({d.kind for d in dues})))
             .group_by(IncomeEntry.kind, IncomeEntry.period_month, IncomeEntry.period_quarter))
-        received = {(k, m, q): _money(s) for k, m, q, s in rows}
+        received = {(k, m, q): s or ZERO for k, m, q, s in rows}
     lines, unmatched = rules.match_received(dues, received)
     out_lines = []
     for ln in lines:
@@ -392,7 +389,10 @@ def asset_dues(user, asset_id: int, year: int) -> dict:
     return result
 
 
-# --- totals ----------------------------------------------------------------------------------
+# --- totals: income by year, the one ledger arithmetic ---------------------------------------
+# Every figure below is made of ``ledger_sums`` (SUMs of ``IncomeEntry.signed_amount``): gross, costs,
+# disposal; net = gross − costs. A village's part of a shared asset is the largest-remainder split of the
+# asset's figures by the shares in force that year (``rules.split_among``).
 
 @dataclass
 class Totals:
@@ -404,152 +404,225 @@ class Totals:
     def net(self) -> Decimal:
         return self.gross - self.costs
 
-    def add(self, direction: str, kind: str, amount: Decimal) -> None:
-        if direction == "deduction":
-            self.costs += amount
-        elif kind == DISPOSAL:
-            self.disposal += amount  # 处置收入 is kept apart from ordinary income (DOMAIN.md §9)
-        else:
-            self.gross += amount
+    @classmethod
+    def of(cls, row) -> Totals:
+        """From a row with the three ``ledger_sums`` columns (None where nothing of the kind)."""
+        return cls(row.gross or ZERO, row.costs or ZERO, row.disposal or ZERO)
+
+    def add(self, gross: Decimal, costs: Decimal, disposal: Decimal) -> None:
+        self.gross += gross
+        self.costs += costs
+        self.disposal += disposal
 
     def as_dict(self) -> dict:
         return {"gross": self.gross, "costs": self.costs, "net": self.net, "disposal": self.disposal}
 
 
-def _sums_by_kind(county_code: str, year: int, asset_ids) -> dict[int, list[tuple[str, str, Decimal]]]:
-    """(direction, kind, amount net of reversals) per asset for the year: one grouped query."""
-    rows = db.session.execute(
-        sa.select(IncomeEntry.asset_id, IncomeEntry.direction, IncomeEntry.kind, sa.func.sum(_AMOUNT_NET))
-        .where(IncomeEntry.county_code == county_code, IncomeEntry.period_year == year,
-               IncomeEntry.asset_id.in_(asset_ids))
-        .group_by(IncomeEntry.asset_id, IncomeEntry.direction, IncomeEntry.kind))
+def _share_rows(county_code: str, asset_ids) -> dict[int, list[tuple[str, Decimal, int | None, int | None]]]:
+    """Every share in force (not replaced) of the given assets (a list or a subquery of ids), with its years."""
+    rows = db.session.execute(sa.select(AssetShare.asset_id, AssetShare.village_code, AssetShare.weight,
+                                        AssetShare.from_year, AssetShare.to_year).where(
+        AssetShare.county_code == county_code, AssetShare.asset_id.in_(asset_ids), AssetShare.replaced_at.is_(None)))
     out: dict[int, list] = {}
-    for asset_id, direction, kind, s in rows:
-        out.setdefault(asset_id, []).append((direction, kind, _money(s)))
+    for asset_id, village_code, weight, from_year, to_year in rows:
+        out.setdefault(asset_id, []).append((village_code, weight, from_year, to_year))
     return out
 
 
-def _totals(rows) -> Totals:
-    t = Totals()
-    for direction, kind, amount in rows:
-        t.add(direction, kind, amount)
-    return t
+def _shares_in(rows, year: int) -> list[rules.Share]:
+    return [rules.Share(v, w) for v, w, from_year, to_year in rows or () if rules.share_year_applies(from_year, to_year, year)]
+
+
+def _asset_year_sums(where: list, asset_ids):
+    """The three sums per (asset, period year) of the given assets, with the asset's code, name and village:
+    one grouped query."""
+    return db.session.execute(
+        sa.select(IncomeEntry.asset_id, IncomeEntry.period_year, Asset.code, Asset.name, Asset.village_code,
+                  *ledger_sums())
+        .join(Asset, Asset.id == IncomeEntry.asset_id)
+        .where(*where, IncomeEntry.asset_id.in_(asset_ids))
+        .group_by(IncomeEntry.asset_id, IncomeEntry.period_year, Asset.code, Asset.name, Asset.village_code)).all()
+
+
+def _village_years(county_code: str, village_code: str, where: list) -> dict[int, dict]:
+    """A village's years: its part of every asset it owns wholly (standing in the village, no shares that
+    year) or shares that year, one line per asset with entries in the year. Two queries."""
+    mine = sa.select(AssetShare.asset_id).where(AssetShare.county_code == county_code,
+                                                AssetShare.village_code == village_code,
+                                                AssetShare.replaced_at.is_(None))
+    own = sa.select(Asset.id).where(Asset.county_code == county_code, Asset.village_code == village_code)
+    candidates = sa.union(own, mine).subquery()
+    ids = sa.select(candidates.c[0])
+    shares = _share_rows(county_code, ids)
+    years: dict[int, dict] = {}
+    for row in _asset_year_sums(where, ids):
+        t = Totals.of(row)
+        in_force = _shares_in(shares.get(row.asset_id), row.period_year)
+        if in_force:
+            weights = {s.village_code: s.weight for s in in_force}
+            if village_code not in weights:
+                continue  # shared that year among other villages only
+            weight, weight_total = weights[village_code], sum(weights.values(), Decimal(0))
+            part = rules.split_among(t.net, in_force)[village_code]
+            gross_part = rules.split_among(t.gross, in_force)[village_code]
+            disposal_part = rules.split_among(t.disposal, in_force)[village_code]
+        elif row.village_code == village_code:
+            weight = weight_total = Decimal(1)
+            part, gross_part, disposal_part = t.net, t.gross, t.disposal
+        else:
+            continue  # shared with this village in other years only
+        years.setdefault(row.period_year, {"lines": []})["lines"].append({
+            "asset_id": row.asset_id, "asset_code": row.code, "asset_name": row.name,
+            "gross": t.gross, "costs": t.costs, "net": t.net, "disposal": t.disposal,
+            "share_weight": weight, "share_total": weight_total, "is_shared": bool(in_force),
+            "part": part, "gross_part": gross_part, "costs_part": gross_part - part,
+            "disposal_part": disposal_part,
+        })
+    for year in years.values():
+        year["lines"].sort(key=lambda ln: ln["asset_code"])
+        total = Totals()
+        for ln in year["lines"]:
+            total.add(ln["gross_part"], ln["costs_part"], ln["disposal_part"])
+        year.update(total.as_dict())
+    return years
+
+
+def _town_years(county_code: str, town_code: str, where: list) -> dict[int, dict]:
+    """A town's years with lines: every asset standing in the town (its villages' and its own), wholly, and
+    each village's part; ``village_code`` None is what town-level assets without shares keep. Two queries."""
+    ids = sa.select(Asset.id).where(Asset.county_code == county_code, Asset.town_code == town_code)
+    shares = _share_rows(county_code, ids)
+    years: dict[int, dict] = {}
+    for row in _asset_year_sums(where, ids):
+        t = Totals.of(row)
+        in_force = _shares_in(shares.get(row.asset_id), row.period_year)
+        if in_force:
+            net = rules.split_among(t.net, in_force)
+            gross = rules.split_among(t.gross, in_force)
+            disposal = rules.split_among(t.disposal, in_force)
+            split = {v: (gross[v], gross[v] - net[v], disposal[v]) for v in net}
+        else:
+            split = {row.village_code: (t.gross, t.costs, t.disposal)}  # village None: the town's own
+        year = years.setdefault(row.period_year, {"lines": [], "total": Totals(), "parts": {}})
+        year["total"].add(t.gross, t.costs, t.disposal)
+        for v, (g, c, d) in split.items():
+            year["parts"].setdefault(v, Totals()).add(g, c, d)
+        year["lines"].append({"asset_id": row.asset_id, "asset_code": row.code, "asset_name": row.name,
+                              "village_code": row.village_code, **t.as_dict(),
+                              "parts": [{"village_code": v, "part": g - c} for v, (g, c, _d) in sorted(
+                                  split.items(), key=lambda kv: kv[0] or "")]})
+    out = {}
+    for y, year in years.items():
+        out[y] = {"lines": sorted(year["lines"], key=lambda ln: ln["asset_code"]), **year["total"].as_dict(),
+                  "parts": [{"village_code": v, **p.as_dict()}
+                            for v, p in sorted(year["parts"].items(), key=lambda kv: kv[0] or "")]}
+    return out
+
+
+def income_by_year(county_code: str, *, place_code: str | None = None, asset_id: int | None = None,
+                   years: Iterable[int] | None = None, lines: bool = False,
+                   through_entry_id: int | None = None) -> list[dict]:
+    """Income by period year: gross income, costs (deductions), net = gross − costs, and disposal income
+    (处置收入) apart, reversals taken back. Of one asset (``asset_id``, wholly), or of a place
+    (``place_code``): a village — every asset it owns wholly plus its part of every asset it shares that
+    year (by the shares in force, largest remainder, DOMAIN.md §5) —, a town or the county — every asset
+    standing there, wholly. The one income by year of the ledger: the asset page, every home page, the
+    village-year page, the settlements (so the plans' available amount) and the exports read it.
+
+    One dict per year, oldest first: each year of ``years`` (zeros where nothing was posted), else each
+    year with entries. ``lines`` (a village or a town): also one line per asset with entries in the year,
+    and for a town each village's part (``parts``). ``through_entry_id``: the ledger as it stood when that
+    entry was the last (what a settlement saw). Set-based: one or two queries whatever the number of
+    assets and years. The caller has checked the user's scope.
+    """
+    wanted = sorted(set(years)) if years is not None else None
+    if wanted == []:
+        return []
+    where = [IncomeEntry.county_code == county_code]
+    if wanted is not None:
+        where.append(IncomeEntry.period_year.between(wanted[0], wanted[-1]))
+    if through_entry_id is not None:
+        where.append(IncomeEntry.id <= through_entry_id)
+    level = "asset" if asset_id is not None else {6: "county", 9: "town", 12: "village"}[len(place_code)]
+    if level == "village":
+        found = _village_years(county_code, place_code, where)
+    elif level == "town" and lines:
+        found = _town_years(county_code, place_code, where)
+    else:
+        if level == "asset":
+            where.append(IncomeEntry.asset_id == asset_id)
+        elif level == "town":
+            where.append(IncomeEntry.asset_id.in_(sa.select(Asset.id).where(
+                Asset.county_code == county_code, Asset.town_code == place_code)))
+        found = {row.period_year: Totals.of(row).as_dict() for row in db.session.execute(
+            sa.select(IncomeEntry.period_year, *ledger_sums()).where(*where).group_by(IncomeEntry.period_year))}
+    out = []
+    for year in (wanted if wanted is not None else sorted(found)):
+        figures = found.get(year) or {**Totals().as_dict(), "lines": [], "parts": []}
+        row = {"year": year, **{k: figures[k] for k in ("gross", "costs", "net", "disposal")}}
+        if lines and level in ("village", "town"):
+            row["lines"] = figures["lines"]
+            if level == "town":
+                row["parts"] = figures["parts"]
+        out.append(row)
+    return out
 
 
 def asset_year_totals(county_code: str, asset_id: int, year: int) -> dict:
     """An asset's year: gross income, costs (deductions), net = gross − costs, disposal income apart."""
-    return _totals(_sums_by_kind(county_code, year, [asset_id]).get(asset_id, [])).as_dict()
+    (figures,) = income_by_year(county_code, asset_id=asset_id, years=[year])
+    return {k: figures[k] for k in ("gross", "costs", "net", "disposal")}
+
+
+def _by_kind(county_code: str, asset_id: int, year: int) -> list[dict]:
+    """The asset's year per direction and kind, each in its own direction (a deduction positive)."""
+    rows = db.session.execute(
+        sa.select(IncomeEntry.direction, IncomeEntry.kind, *ledger_sums())
+        .where(IncomeEntry.county_code == county_code, IncomeEntry.asset_id == asset_id,
+               IncomeEntry.period_year == year)
+        .group_by(IncomeEntry.direction, IncomeEntry.kind)).all()
+    out = []
+    for row in sorted(rows, key=lambda r: (r.direction, r.kind)):
+        t = Totals.of(row)  # one of the three is the kind's figure, the others zero
+        out.append({"direction": row.direction, "kind": row.kind, "kind_label": KINDS[row.direction][row.kind],
+                    "amount": t.gross + t.costs + t.disposal})
+    return out
 
 
 def income_summary(user, asset_id: int, year: int) -> dict:
     """The asset's year by kind, its totals, and how its net income splits among villages."""
     asset = get_asset(user, asset_id)
-    rows = _sums_by_kind(asset.county_code, year, [asset.id]).get(asset.id, [])
-    totals = _totals(rows)
+    totals = asset_year_totals(asset.county_code, asset.id, year)
     shares = _shares_for(asset.county_code, [asset.id], year).get(asset.id)
     if shares:
-        parts = rules.split_among(totals.net, shares)
+        parts = rules.split_among(totals["net"], shares)
         weights = {s.village_code: s.weight for s in shares}
         split = [{"village_code": v, "share_weight": weights[v], "part": p} for v, p in parts.items()]
     elif asset.village_code:
-        split = [{"village_code": asset.village_code, "share_weight": Decimal(1), "part": totals.net}]
+        split = [{"village_code": asset.village_code, "share_weight": Decimal(1), "part": totals["net"]}]
     else:
         split = []  # a town or county asset without shares belongs to no village
     settled = settlements_touching(asset, year)
     return {
-        "asset_id": asset.id, "asset_code": asset.code, "year": year, **totals.as_dict(),
-        "by_kind": [{"direction": d, "kind": k, "kind_label": KINDS[d][k], "amount": a}
-                    for d, k, a in sorted(rows)],
-        "split": split, "is_settled": bool(settled),
+        "asset_id": asset.id, "asset_code": asset.code, "year": year, **totals,
+        "by_kind": _by_kind(asset.county_code, asset.id, year), "split": split, "is_settled": bool(settled),
     }
-
-
-def _asset_info(ids) -> dict[int, tuple[str, str, str | None]]:
-    if not ids:
-        return {}
-    return {i: (c, n, v) for i, c, n, v in db.session.execute(
-        sa.select(Asset.id, Asset.code, Asset.name, Asset.village_code).where(Asset.id.in_(sorted(ids))))}
 
 
 def village_year_income(county_code: str, village_code: str, year: int) -> dict:
-    """The village's income for the year: its part of the net income of every asset it owns wholly
-    (standing in the village, no shares that year) or shares, one line per asset with entries in the
-    year. Three queries whatever the number of assets. ``net`` is the figure distribution plans start
-    from; ``gross − costs = net`` holds for every line and for the village."""
-    shared_ids = sa.select(AssetShare.asset_id).where(
-        AssetShare.county_code == county_code, AssetShare.village_code == village_code, _applies(year))
-    any_share = sa.select(AssetShare.id).where(AssetShare.asset_id == Asset.id, _applies(year)).exists()
-    own_ids = sa.select(Asset.id).where(Asset.county_code == county_code, Asset.village_code == village_code,
-                                        ~any_share)
-    shares = _shares_for(county_code, shared_ids, year)
-    ids = sa.union(own_ids, shared_ids).subquery()
-    sums = _sums_by_kind(county_code, year, sa.select(ids.c[0]))
-    info = _asset_info(sums)
-    lines = []
-    for asset_id, rows in sums.items():
-        t = _totals(rows)
-        asset_shares = shares.get(asset_id)
-        code, name, _ = info[asset_id]
-        if asset_shares:
-            weight = next(s.weight for s in asset_shares if s.village_code == village_code)
-            weight_total = sum((s.weight for s in asset_shares), Decimal(0))
-            part = rules.split_among(t.net, asset_shares)[village_code]
-            gross_part = rules.split_among(t.gross, asset_shares)[village_code]
-            disposal_part = rules.split_among(t.disposal, asset_shares)[village_code]
-        else:
-            weight = weight_total = Decimal(1)
-            part, gross_part, disposal_part = t.net, t.gross, t.disposal
-        lines.append({
-            "asset_id": asset_id, "asset_code": code, "asset_name": name,
-            "gross": t.gross, "costs": t.costs, "net": t.net, "disposal": t.disposal,
-            "share_weight": weight, "share_total": weight_total, "is_shared": bool(asset_shares),
-            "part": part, "gross_part": gross_part, "costs_part": gross_part - part,
-            "disposal_part": disposal_part,
-        })
-    lines.sort(key=lambda ln: ln["asset_code"])
-    return {
-        "county_code": county_code, "village_code": village_code, "year": year, "lines": lines,
-        "gross": sum((ln["gross_part"] for ln in lines), ZERO),
-        "costs": sum((ln["costs_part"] for ln in lines), ZERO),
-        "net": sum((ln["part"] for ln in lines), ZERO),
-        "disposal": sum((ln["disposal_part"] for ln in lines), ZERO),
-    }
+    """The village's income for the year (``income_by_year`` with lines): its part of the net income of
+    every asset it owns wholly (standing in the village, no shares that year) or shares, one line per asset
+    with entries in the year. ``net`` is the figure settlements and so distribution plans start from;
+    ``gross − costs = net`` holds for every line and for the village."""
+    (figures,) = income_by_year(county_code, place_code=village_code, years=[year], lines=True)
+    return {"county_code": county_code, "village_code": village_code, **figures}
 
 
 def town_year_income(county_code: str, town_code: str, year: int) -> dict:
     """Every asset standing in the town (its villages' and its own), the totals, and each village's
-    part; ``unallocated`` is what town-level assets without shares keep (no village's)."""
-    ids = sa.select(Asset.id).where(Asset.county_code == county_code, Asset.town_code == town_code)
-    sums = _sums_by_kind(county_code, year, ids)
-    shares = _shares_for(county_code, list(sums), year) if sums else {}
-    info = _asset_info(sums)
-    lines, parts, total = [], {}, Totals()
-    for asset_id in sorted(sums, key=lambda i: info[i][0]):
-        t = _totals(sums[asset_id])
-        code, name, village = info[asset_id]
-        total.gross += t.gross
-        total.costs += t.costs
-        total.disposal += t.disposal
-        if shares.get(asset_id):
-            net = rules.split_among(t.net, shares[asset_id])
-            gross = rules.split_among(t.gross, shares[asset_id])
-            disposal = rules.split_among(t.disposal, shares[asset_id])
-            split = {v: (gross[v], gross[v] - net[v], disposal[v]) for v in net}
-        else:
-            split = {village: (t.gross, t.costs, t.disposal)}  # village None: the town's own
-        for v, (g, c, d) in split.items():
-            p = parts.setdefault(v, Totals())
-            p.gross += g
-            p.costs += c
-            p.disposal += d
-        lines.append({"asset_id": asset_id, "asset_code": code, "asset_name": name, "village_code": village,
-                      **t.as_dict(),
-                      "parts": [{"village_code": v, "part": g - c} for v, (g, c, _d) in sorted(
-                          split.items(), key=lambda kv: kv[0] or "")]})
-    return {
-        "county_code": county_code, "town_code": town_code, "year": year, "lines": lines, **total.as_dict(),
-        "parts": [{"village_code": v, **p.as_dict()} for v, p in sorted(parts.items(), key=lambda kv: kv[0] or "")],
-    }
+    part; ``village_code`` None in ``parts`` is what town-level assets without shares keep (no village's)."""
+    (figures,) = income_by_year(county_code, place_code=town_code, years=[year], lines=True)
+    return {"county_code": county_code, "town_code": town_code, **figures}
 
 
 def village_income(user, village_code: str, year: int) -> dict:
@@ -560,7 +633,11 @@ def village_income(user, village_code: str, year: int) -> dict:
         raise NotFound("未找到该村")
     result = village_year_income(place.county_code, place.code, year)
     result["village_name"] = place.name
-    result["settlement"] = settlement_for(place.county_code, place.code, year)
+    settled = settled_village(place.county_code, place.code, year)  # its own settlement, else its town's
+    result["settlement"] = settled["settlement"] if settled is not None and settled["level"] == "village" else None
+    result["settled"] = settled
+    # what dated adjustments posted after the settlement changed (listed in a later year's settlement)
+    result["drift"] = result["net"] - settled["net"] if settled is not None else None
     return result
 
 
@@ -571,19 +648,28 @@ def settlement_for(county_code: str, place_code: str, year: int) -> Settlement |
         Settlement.county_code == county_code, Settlement.place_code == place_code, Settlement.year == year))
 
 
+def settled_village(county_code: str, village_code: str, year: int) -> dict | None:
+    """The figures the village's year was settled at: its own settlement (``level`` village), else its part
+    in its town's (``level`` town; zeros when the town settled without it), with the settlement; None
+    while the year is not settled."""
+    own = settlement_for(county_code, village_code, year)
+    if own is not None:
+        return {"level": "village", "settlement": own, "gross": own.gross, "costs": own.costs, "net": own.net,
+                "disposal": own.disposal}
+    town = settlement_for(county_code, town_of(village_code), year)
+    if town is None:
+        return None
+    part = db.session.scalar(sa.select(SettlementPart).where(SettlementPart.settlement_id == town.id,
+                                                             SettlementPart.village_code == village_code))
+    return {"level": "town", "settlement": town, **{k: getattr(part, k) if part is not None else ZERO
+                                                    for k in ("gross", "costs", "net", "disposal")}}
+
+
 def settled_village_net(county_code: str, village_code: str, year: int) -> Decimal | None:
     """The village's settled net income for the year: its own settlement, else its part in its town's
     settlement, else None (not settled)."""
-    own = settlement_for(county_code, village_code, year)
-    if own is not None:
-        return own.net
-    row = db.session.execute(sa.select(SettlementPart.net).join(Settlement).where(
-        Settlement.county_code == county_code, Settlement.place_code == town_of(village_code),
-        Settlement.year == year, SettlementPart.village_code == village_code)).first()
-    if row is not None:
-        return row[0]
-    town = settlement_for(county_code, town_of(village_code), year)
-    return ZERO if town is not None else None
+    settled = settled_village(county_code, village_code, year)
+    return settled["net"] if settled is not None else None
 
 
 def _plain(value):
@@ -689,7 +775,7 @@ def _new_adjustments(place: Place, year: int) -> list[SettlementAdjustment]:
     out = []
     for entry, asset_village in rows:
         # on net income, or for 处置收入 on the disposal total
-        effect = rules.signed_effect(entry.direction, entry.amount, entry.is_reversal)
+        effect = entry.signed_amount
         if place.level == "town":
             part = effect
         else:

@@ -5,17 +5,16 @@ API's schema → one income service → commit → redirect; refusals come back 
 
 from __future__ import annotations
 
-from decimal import Decimal
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..core.access import in_scope, level_of, may_write, require_write, town_of
+from ..core.access import in_scope, level_of, may_write, require_write
 from ..core.errors import NotFound
 from ..core.time import today_local
-from ..distribution.services import CARRY_FROM, list_plans
+from ..distribution.services import carry_over_for, list_plans
 from ..extensions import db
 from ..income import schemas as income_schemas
 from ..income import services as income_services
@@ -30,7 +29,6 @@ bp = Blueprint("income_pages", __name__, template_folder="templates")
 YEAR_MIN, YEAR_MAX = 2000, 2100  # the income schemas' Year range
 # The settle form's inputs carry the prefix "settle." (the filter form above it has year and place_code too).
 SETTLE = "settle."
-ZERO = Decimal("0.00")
 
 
 def _back(path: str) -> str:
@@ -41,55 +39,20 @@ def _back(path: str) -> str:
 
 # --- a village's year ------------------------------------------------------------------------------
 
-def _settled(village: dict) -> dict | None:
-    """The settlement this village's year is settled in (its own, else its part in its town's) and the
-    figures it froze for the village; None while the year is not settled."""
-    own = village["settlement"]
-    if own is not None:
-        return {"level": "village", "s": own, "gross": own.gross, "costs": own.costs, "net": own.net,
-                "disposal": own.disposal}
-    town = income_services.settlement_for(village["county_code"], town_of(village["village_code"]), village["year"])
-    if town is None:
-        return None
-    part = next((p for p in town.parts if p.village_code == village["village_code"]), None)
-    return {"level": "town", "s": town, "gross": part.gross if part else ZERO, "costs": part.costs if part else ZERO,
-            "net": part.net if part else ZERO, "disposal": part.disposal if part else ZERO}
-
-
-def _carry(plan, previous) -> dict:
-    """上年结转 (what this year starts with) and 结转下年 (this year's 结转 allocation)."""
-
-    def carry_of(p):
-        return next((a.amount for a in p.allocations if a.purpose == "carry"), None) if p is not None else None
-
-    if plan is not None:
-        carry_in, source = plan.carry_over, "本年度分配方案"
-    elif previous is not None and carry_of(previous) is not None:
-        approved = previous.status in CARRY_FROM
-        carry_in = carry_of(previous) if approved else ZERO
-        source = "上年度方案的结转" if approved else "上年度方案尚未批准，暂不结转"
-    else:
-        carry_in, source = ZERO, "无上年结转"
-    return {"carry_in": carry_in, "source": source, "carry_next": carry_of(plan)}
-
-
 @bp.route("/villages/<code>/years/<int:year>")
 def village_year(code, year):
 
     if not YEAR_MIN <= year <= YEAR_MAX or len(code) > 12:
         raise NotFound("未找到该村该年度的收益")
     village = income_services.village_income(current_user, code, year)  # 404 outside the user's scope
-    settled = _settled(village)
+    settled = village["settled"]
     plans = {p.year: p for p in list_plans(current_user, village_code=code, year=None, per_page=200)["items"]
              if p.year in (year, year - 1)}
-    plan = plans.get(year)
-    carry = _carry(plan, plans.get(year - 1))
-    available = plan.available if plan is not None else (
-        settled["net"] + carry["carry_in"] if settled is not None else None)
+    carry = carry_over_for(village["county_code"], code, year, plans=plans,
+                           settled_net=settled["net"] if settled is not None else None)
     return render_template(
-        "income/village_year.html", v=village, year=year, settled=settled, plan=plan, carry=carry,
-        available=available, drift=(village["net"] - settled["net"]) if settled is not None else None,
-        can_settle=may_write(current_user, "income"),
+        "income/village_year.html", v=village, year=year, settled=settled, plan=plans.get(year), carry=carry,
+        available=carry["available"], drift=village["drift"], can_settle=may_write(current_user, "income"),
         shared=[ln for ln in village["lines"] if ln["is_shared"]])
 
 
