@@ -32,13 +32,13 @@ from assetreg.demo.loader import COUNTY_CODE, DEMO_PASSWORD, load_demo
 from assetreg.distribution.models import DistributionPlan
 from assetreg.distribution.services import CARRY_FROM
 from assetreg.extensions import db
+from assetreg.home import services as dashboard
 from assetreg.income import rules as income_rules
 from assetreg.income.guard import guards_lifted
 from assetreg.income.models import IncomeEntry, Settlement
 from assetreg.income.services import income_by_year, settled_village, town_year_income
 from assetreg.places.models import Place
 from assetreg.users.models import User
-from assetreg.web import dashboard
 
 from .web_support import login, text
 
