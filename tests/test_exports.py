@@ -257,3 +257,35 @@ def test_cli_exports_with_a_progress_bar(gw, runner, tmp_path):
     assert r.exit_code != 0 and "超出" in r.output
     r = runner.invoke(args=["export-ledger", "--scope", COUNTY, "--years", "2024-2020", "--out", str(out)])
     assert r.exit_code != 0 and "年度" in r.output
+
+
+def test_csv_cells_never_run_as_formulas(gw):
+    """Issue 11 item 7: a text typed as ``=HYPERLINK(…)``, ``+1``, ``-1``, ``@SUM(…)`` or starting with a tab or
+    CR reaches the pack's CSV prefixed with an apostrophe; the money columns stay numbers."""
+    from assetreg.core.spreadsheets import csv_cell
+
+    for raw in ('=HYPERLINK("http://evil.example","x")', "=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        assert csv_cell(raw) == "'" + raw
+    assert csv_cell(Decimal("-12.50")) == Decimal("-12.50") and csv_cell("桃源村") == "桃源村"
+    assert csv_cell(None) == "" and csv_cell(date(2025, 3, 31)) == "2025-03-31"
+
+    asset = db.session.scalars(sa.select(Asset).where(Asset.county_code == COUNTY).order_by(Asset.id)).first()
+    db.session.execute(sa.update(Asset).where(Asset.id == asset.id)
+                       .values(name='=HYPERLINK("http://evil.example","点此")', project_name="@SUM(1+1)"))
+    db.session.commit()
+    zf = zipfile.ZipFile(io.BytesIO(download(gw.auditor, run_export(gw.auditor, kind="pack", years="2024"))))
+    rows = list(csv.DictReader(io.StringIO(zf.read("csv/资产.csv").decode("utf-8-sig"))))
+    cells = [v for r in rows for v in r.values() if v]
+    assert "'=HYPERLINK(\"http://evil.example\",\"点此\")" in cells and "'@SUM(1+1)" in cells
+    assert not [v for v in cells if v[0] in "=+@\t\r"]
+    assert not [v for v in cells if v.startswith("-") and not _is_number(v)]
+    money = [h for h in rows[0] if "元" in h]
+    assert money and all(_is_number(r[h]) for r in rows for h in money if r[h])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except ArithmeticError:
+        return False
+    return True

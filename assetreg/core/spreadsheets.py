@@ -96,3 +96,22 @@ class Workbook:
         if isinstance(self.buffer, io.BytesIO):
             return self.buffer.getvalue()
         return None
+
+
+# A spreadsheet program reads a CSV cell that starts with one of these as a formula (OWASP "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A value as a CSV cell that a spreadsheet shows as typed: a text starting like a formula is prefixed
+    with an apostrophe; numbers (money is ``Decimal``, negative ones included), dates and blanks pass as
+    they are."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

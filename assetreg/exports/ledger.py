@@ -27,7 +27,7 @@ from ..assets.models import CATEGORIES, FUNDING_SOURCES, MANAGING_LEVELS, Asset,
 from ..assets.models import STATUSES as ASSET_STATUSES
 from ..changelog.models import ChangeLogEntry
 from ..core.access import Scope, level_of
-from ..core.spreadsheets import Workbook
+from ..core.spreadsheets import Workbook, csv_cell
 from ..core.time import LOCAL_TZ
 from ..core.validators import mask_card_number, mask_id_number, mask_mobile
 from ..custody.models import OPERATION_MODES, RISK_RATINGS, AssetCustody, AssetOperation
@@ -651,7 +651,8 @@ def place_names(conn: sa.Connection, county_code: str) -> dict[str, str]:
 
 
 class _CsvSink:
-    """A sheet as CSV, UTF-8 with BOM so Excel opens it; Decimal stays exact, dates ISO."""
+    """A sheet as CSV, UTF-8 with BOM so Excel opens it; Decimal stays exact, dates ISO, and no text cell
+    can run as a formula (``core.spreadsheets.csv_cell``)."""
 
     def __init__(self, path, headers):
         self.fh = open(path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115  (closed in close())
@@ -659,8 +660,7 @@ class _CsvSink:
         self.writer.writerow(headers)
 
     def write(self, values: tuple) -> None:
-        self.writer.writerow(["" if v is None else v.isoformat(sep=" ") if isinstance(v, datetime)
-                              else v.isoformat() if isinstance(v, date) else v for v in values])
+        self.writer.writerow([csv_cell(v) for v in values])
 
     def close(self) -> None:
         self.fh.close()
