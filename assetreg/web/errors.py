@@ -8,7 +8,7 @@ import logging
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -25,6 +25,7 @@ HTTP_MESSAGES = {
     404: "未找到该页面或记录",
     405: "不支持的请求方式",
     409: "与已有记录冲突",
+    503: "系统繁忙，请稍后重试",
     413: "上传的文件太大",
     422: "输入有误",
     500: "服务器内部错误",
@@ -52,6 +53,20 @@ def _answer(status: int, message: str, *, code: str | None = None, fields: dict 
     return error_response(status, message, fields, code)
 
 
+# PostgreSQL's "try again" states: serialization failure, deadlock, lock not available, statement timeout.
+_RETRY_SQLSTATES = {"40001", "40P01", "55P03", "57014"}
+RETRY_AFTER_SECONDS = 2
+
+
+def is_busy(exc: StatementError) -> bool:
+    """The database was busy (a lock, a serialization failure), not given bad data: the client may retry."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in _RETRY_SQLSTATES:
+        return True
+    text = str(orig).lower()
+    return isinstance(exc, OperationalError) and ("database is locked" in text or "database is busy" in text)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Call after ``api.init_app``: the HTTP handler here takes over the Api's and calls it for JSON."""
 
@@ -71,6 +86,12 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(StatementError)
     def _statement(exc):
+        if is_busy(exc):  # nothing was written; the same request may well succeed in a moment
+            log.info("database busy on %s: %s", request.path, getattr(exc, "orig", exc))
+            resp = _answer(503, "系统繁忙（数据正被其他操作占用），请稍后重试", code="busy")
+            resp = app.make_response(resp)
+            resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return resp
         # A value the database refuses (overflow and the like) that validation did not catch.
         log.warning("statement error on %s: %s", request.path, exc)
         return _answer(422, "数据超出允许范围", code="invalid_value")
