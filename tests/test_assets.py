@@ -232,6 +232,7 @@ def test_two_concurrent_edits_one_loses_with_409(world, f):
     assert r.status_code == 409
 
 
+@pytest.mark.committed  # two sessions on connections of their own
 def test_race_at_the_database_is_caught_by_version_column(app, world, f):
     """Two sessions load the same row; the second flush finds the version moved and loses (409 path)."""
     from sqlalchemy.orm import Session

@@ -5,7 +5,8 @@ evaluation there, problems stand in every status with their evidence files, disp
 approval order.
 
 The demo takes seconds to load, so it is loaded once for the module (twice, in fact: first through
-the CLI, then again into wiped tables to prove the same seed gives the same data) and wiped at the end.
+the CLI, then again into emptied tables to prove the same seed gives the same data), in a transaction
+rolled back at the end (tests/db_support.py ``shared_transaction``); each test runs in a SAVEPOINT of it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from assetreg.extensions import db
 from assetreg.flags import engine
 from assetreg.flags.rules import RULES
 from assetreg.households.models import MONITOR_TYPES, Household, HouseholdMember
-from assetreg.income.guard import guards_lifted
 from assetreg.income.models import IncomeEntry
 from assetreg.lists.models import ArchiveDocument, Regulation, RequiredDocument
 from assetreg.oversight.models import (
@@ -61,17 +61,10 @@ from assetreg.users.models import ApiToken, User
 from assetreg.users.services import user_for_token, verify_password
 
 from . import flags_naive as naive
+from .db_support import shared_transaction
 
 SEED = 20240607
 HELD = {"handed_over", "in_operation", "in_use", "idle", "disposing"}
-
-
-def _wipe():
-    """Empty every table, the way tests/conftest.py ``_clean_tables`` does."""
-    db.session.remove()
-    with db.engine.begin() as conn, guards_lifted(conn):
-        for table in reversed(db.metadata.sorted_tables):
-            conn.execute(table.delete())
 
 
 def _digest() -> str:
@@ -129,28 +122,17 @@ def _table_counts() -> dict[str, int]:
     return {t.name: db.session.scalar(sa.select(sa.func.count()).select_from(t)) for t in db.metadata.sorted_tables}
 
 
-@pytest.fixture(autouse=True)
-def _clean_tables(app):
-    """Overrides the conftest fixture: here the tables are wiped once, at the end of the module."""
-    with app.app_context():
-        yield
-        db.session.rollback()
-        db.session.remove()
-
-
 @pytest.fixture(scope="module")
 def demo(app, tmp_path_factory):
     uploads = app.config.get("UPLOAD_DIR")
     app.config["UPLOAD_DIR"] = str(tmp_path_factory.mktemp("demo_uploads"))  # the evidence files
-    with app.app_context():
-        _wipe()
-        cli = app.test_cli_runner().invoke(args=["demo", "--seed", str(SEED)])
-        first = _digest() if cli.exit_code == 0 else None
-        _wipe()
+    with app.app_context(), shared_transaction() as outer:
+        with outer.savepoint():  # the CLI's load, rolled back: the tables are empty again after it
+            cli = app.test_cli_runner().invoke(args=["demo", "--seed", str(SEED)])
+            first = _digest() if cli.exit_code == 0 else None
         result = load_demo(SEED)
         db.session.commit()
         yield SimpleNamespace(result=result, cli=cli, first_digest=first, digest=_digest())
-        _wipe()
     app.config["UPLOAD_DIR"] = uploads
 
 

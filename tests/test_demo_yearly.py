@@ -3,8 +3,9 @@ settlement, shared stations split exactly, plans stay within what is available w
 plans in every status of the procedure, the deliberate problems, idempotency and determinism.
 
 The demo is loaded once for the module, with the clock frozen at 2025-06-30 (services refuse future
-dates), and the tables are wiped at the end. The determinism test runs last: it empties the tables
-the yearly stage writes and runs that stage again on the same registry.
+dates), in a transaction rolled back at the end (tests/db_support.py ``shared_transaction``); each test
+runs in a SAVEPOINT of it. The determinism test empties the tables the yearly stage writes and runs
+that stage again on the same registry.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from assetreg.distribution.models import (
 from assetreg.extensions import db
 from assetreg.households.models import Household, HouseholdMember
 from assetreg.income import rules as income_rules
-from assetreg.income.guard import guards_lifted
 from assetreg.income.models import (
     AssetShare,
     ContractReturn,
@@ -52,6 +52,8 @@ from assetreg.income.models import (
 )
 from assetreg.income.services import dues_for
 from assetreg.places.models import Place
+
+from .db_support import delete_all, shared_transaction
 
 SEED = 20240607
 CENT = Decimal("0.01")
@@ -64,10 +66,8 @@ YEARLY_TABLES = {m.__tablename__ for m in (
 
 def _wipe(only: set[str] | None = None):
     db.session.remove()
-    with db.engine.begin() as conn, guards_lifted(conn):
-        for table in reversed(db.metadata.sorted_tables):
-            if only is None or table.name in only:
-                conn.execute(table.delete())
+    delete_all(db.session.connection(), only)  # the ledger's append-only guards lifted meanwhile
+    db.session.commit()
 
 
 def _table_counts() -> dict[str, int]:
@@ -115,19 +115,9 @@ def _yearly_digest() -> str:
     return h.hexdigest()
 
 
-@pytest.fixture(autouse=True)
-def _clean_tables(app):
-    """Overrides the conftest fixture: the tables are wiped once, at the end of the module."""
-    with app.app_context():
-        yield
-        db.session.rollback()
-        db.session.remove()
-
-
 @pytest.fixture(scope="module")
 def demo(app):
-    with app.app_context():
-        _wipe()
+    with app.app_context(), shared_transaction():
         clock.freeze(datetime(2025, 6, 30, 4, 0, tzinfo=UTC))
         try:
             result = load_demo(SEED, oversight=False)  # this stage alone (oversight.py: tests/test_demo.py)
@@ -135,7 +125,6 @@ def demo(app):
             yield SimpleNamespace(result=result, digest=_yearly_digest())
         finally:
             clock.freeze(None)
-            _wipe()
 
 
 # --- the ledger and the settlements -------------------------------------------------------------

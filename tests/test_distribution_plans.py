@@ -531,6 +531,7 @@ def test_services_run_without_a_user_for_the_command_line_and_the_demo(world, a1
     assert actors == {"system"}
 
 
+@pytest.mark.committed  # requests in threads, each on a connection of its own
 def test_concurrent_writers_of_one_plan(world, a1, drafted, app):
     """Two committees' clerks send the same version at once: one wins, the other gets 409 (PostgreSQL,
     where the writers really run side by side)."""

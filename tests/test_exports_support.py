@@ -29,8 +29,9 @@ PLANTED_ID = "439901198001010011"
 
 
 @pytest.fixture
-def gw(app, monkeypatch, tmp_path, today):
-    """Generated county 439901 at scale 0.01 (2 towns, 4 villages), users for every role, exports to tmp."""
+def gw(app, committed_db, monkeypatch, tmp_path, today):
+    """Generated county 439901 at scale 0.01 (2 towns, 4 villages), users for every role, exports to tmp.
+    Committed for real (``committed_db``): the export jobs run in worker threads on their own connections."""
     monkeypatch.setitem(app.config, "EXPORT_DIR", str(tmp_path / "exports"))
     monkeypatch.delitem(app.config, "REDIS_URL", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)

@@ -1,7 +1,7 @@
 """The set-based flag engine equals the naive per-asset evaluation (assetreg/flags/naive.py: every object
 read with its own queries and judged in plain Python) on a whole generated county, on several days and
-scopes. The county is generated once for the module (``assetreg.generator``, small scale) and wiped at
-the end, as tests/test_demo.py does with the demo."""
+scopes. The county is generated once for the module (``assetreg.generator``, small scale), in a
+transaction rolled back at the end, as tests/test_demo.py does with the demo."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from assetreg.assets.models import Asset
 from assetreg.extensions import db
 from assetreg.flags import engine
-from assetreg.income.guard import guards_lifted
 from assetreg.places.models import Place
 
 from . import flags_naive as naive
+from .db_support import shared_transaction
 
 SEED = 3
 SCALE = 0.02
@@ -24,32 +24,14 @@ COUNTY = "439901"
 DAYS = [date(2025, 6, 30), date(2025, 4, 1), date(2025, 3, 31), date(2023, 1, 1), date(2020, 6, 30)]
 
 
-def _wipe():
-    db.session.remove()
-    with db.engine.begin() as conn, guards_lifted(conn):
-        for table in reversed(db.metadata.sorted_tables):
-            conn.execute(table.delete())
-
-
-@pytest.fixture(autouse=True)
-def _clean_tables(app):
-    """Overrides the conftest fixture: the generated county stays for the module, wiped at its end."""
-    with app.app_context():
-        yield
-        db.session.rollback()
-        db.session.remove()
-
-
 @pytest.fixture(scope="module")
 def county(app):
     from assetreg.generator import generate as gen
 
-    with app.app_context():
-        _wipe()
+    with app.app_context(), shared_transaction():
         gen.generate(counties=1, seed=SEED, scale=SCALE)
         db.session.commit()
         yield COUNTY
-        _wipe()
 
 
 def _same(scope: str, day: date) -> list:

@@ -34,12 +34,12 @@ from assetreg.distribution.services import CARRY_FROM
 from assetreg.extensions import db
 from assetreg.home import services as dashboard
 from assetreg.income import rules as income_rules
-from assetreg.income.guard import guards_lifted
 from assetreg.income.models import IncomeEntry, Settlement
 from assetreg.income.services import income_by_year, settled_village, town_year_income
 from assetreg.places.models import Place
 from assetreg.users.models import User
 
+from .db_support import shared_transaction
 from .web_support import login, text
 
 SEED = 20251231  # the configured DEMO_SEED: the county a new user gets from `flask demo`
@@ -47,28 +47,11 @@ TAOYUAN = "431299100201"  # 桃源村, with a share of 枫树湾村's joint PV s
 ZERO = Decimal("0.00")
 
 
-def _wipe():
-    db.session.remove()
-    with db.engine.begin() as conn, guards_lifted(conn):
-        for table in reversed(db.metadata.sorted_tables):
-            conn.execute(table.delete())
-
-
-@pytest.fixture(autouse=True)
-def _clean_tables(app):
-    """Overrides the conftest fixture: the tables are wiped once, at the end of the module."""
-    with app.app_context():
-        yield
-        db.session.rollback()
-        db.session.remove()
-
-
 @pytest.fixture(scope="module")
 def demo(app, tmp_path_factory):
     uploads = app.config.get("UPLOAD_DIR")
     app.config["UPLOAD_DIR"] = str(tmp_path_factory.mktemp("ledger_demo_uploads"))
-    with app.app_context():
-        _wipe()
+    with app.app_context(), shared_transaction():  # loaded once, rolled back when the module ends
         clock.freeze(datetime(2025, 6, 30, 4, 0, tzinfo=UTC))
         try:
             load_demo(SEED)
@@ -82,7 +65,6 @@ def demo(app, tmp_path_factory):
             yield SimpleNamespace(villages=[(v.code, v.name) for v in villages], towns=towns, years=years)
         finally:
             clock.freeze(None)
-            _wipe()
             app.config["UPLOAD_DIR"] = uploads
 
 

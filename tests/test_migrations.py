@@ -1,5 +1,6 @@
 """Migrations and models agree, and the schema goes down to empty and back up on this database."""
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -19,6 +20,7 @@ def test_models_and_migrations_do_not_drift(app):
     assert diffs == []
 
 
+@pytest.mark.committed  # drops and recreates the schema (its own connections)
 def test_downgrade_to_empty_and_upgrade_again(app):
     downgrade(revision="base")
     names = set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}

@@ -62,6 +62,7 @@ def hold_jobs(monkeypatch):
 
 # --- exports -------------------------------------------------------------------------------------
 
+@pytest.mark.committed  # the export job runs in a worker thread, on a connection of its own
 def test_export_requested_on_the_page_runs_shows_progress_and_downloads(app, xfer, f):
     f.asset(place_code=VILLAGE_A1, name="桃源光伏")
     f.asset(place_code=VILLAGE_B1, name="石门光伏")
@@ -97,6 +98,7 @@ def test_export_requested_on_the_page_runs_shows_progress_and_downloads(app, xfe
     assert f'href="/exports/{job_id}"' in listing and "已完成" in listing
 
 
+@pytest.mark.committed  # the export job runs in a worker thread, on a connection of its own
 def test_town_officer_gets_the_pack_masked(app, xfer, f):
     f.asset(place_code=VILLAGE_A1, name="桃源光伏")
     c = login(app, "fin_a")

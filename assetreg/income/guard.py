@@ -2,14 +2,10 @@
 
 Migration 0002 carries its own copy of these statements (a migration never imports the app);
 ``tests/test_income_ledger.py`` checks that the two copies agree with what the database holds.
-Only the test clean-up lifts the guards (``guards_lifted``); the application never does.
+Nothing in the application lifts the guards; the tests' clean-up does (tests/db_support.py).
 """
 
 from __future__ import annotations
-
-from contextlib import contextmanager
-
-import sqlalchemy as sa
 
 # Columns of a settlement frozen once written; only ``published_on`` may be set, once.
 SETTLEMENT_FROZEN = (
@@ -67,22 +63,3 @@ PG_TRIGGERS["settlements_no_truncate"] = (
     "FOR EACH STATEMENT EXECUTE FUNCTION assetreg_append_only()"
 )
 
-
-@contextmanager
-def guards_lifted(conn: sa.Connection):
-    """Within ``conn``'s transaction, let rows of the guarded tables be deleted (test clean-up only).
-
-    PostgreSQL: ``SET LOCAL session_replication_role = replica`` skips triggers until the transaction
-    ends. SQLite has no such switch: drop the triggers, then recreate them however the block ends.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
-        yield
-        return
-    for name in SQLITE_TRIGGERS:
-        conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {name}"))
-    try:
-        yield
-    finally:
-        for ddl in SQLITE_TRIGGERS.values():
-            conn.execute(sa.text(ddl))

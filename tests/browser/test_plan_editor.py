@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
+
 from ..distribution_support import put_allocations
 from ..test_web_plans import a1, lines_of, plan  # noqa: F401  (fixtures and helpers of the page tests)
 from .conftest import log_in
+
+# The app runs in a live server (its own threads and connections): the data must really be committed.
+pytestmark = pytest.mark.committed
 
 
 def test_live_totals_in_the_browser_gate_the_save_button(page, world, a1, plan):  # noqa: F811

@@ -6,12 +6,16 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from assetreg.extensions import db
 
 from ..factories import TOWN_B, VILLAGE_A1, VILLAGE_A2, VILLAGE_B1, credit_code
 from .conftest import log_in
+
+# The app runs in a live server (its own threads and connections): the data must really be committed.
+pytestmark = pytest.mark.committed
 
 
 def _some_data(f, world):

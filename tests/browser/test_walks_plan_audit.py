@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 
 from assetreg.distribution.models import DistributionPlan, PlanLine, PlanStep
@@ -16,6 +17,9 @@ from assetreg.extensions import db
 from ..distribution_support import households, settle
 from ..factories import COUNTY, VILLAGE_A1
 from .conftest import log_in
+
+# The app runs in a live server (its own threads and connections): the data must really be committed.
+pytestmark = pytest.mark.committed
 
 
 def _log_out(page) -> None:

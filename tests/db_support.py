@@ -1,0 +1,198 @@
+"""How the tests hold the database: each test inside a transaction that is rolled back at its end, the
+app's session joined to it with SAVEPOINTs; a few tests (``@pytest.mark.committed``) commit for real and
+have the tables emptied afterwards. Used by tests/conftest.py and the modules that load a large data set
+once and share it (tests/test_demo.py, tests/test_demo_yearly.py, tests/test_flags_naive.py).
+
+The pattern is SQLAlchemy's "Joining a Session into an External Transaction (such as for test suites)":
+one connection, an outer transaction begun on it, and ``db.session`` replaced by a scoped session bound
+to that connection with ``join_transaction_mode="create_savepoint"``, so the app's ``commit()`` and
+``rollback()`` release or roll back a SAVEPOINT and never end the outer transaction. Every session made
+while it is in force (the test's, each request's own app context, a CLI command's) uses that connection,
+so all of them see what the others committed; nothing reaches another connection.
+
+Sessions on one connection nest their SAVEPOINTs: the test's own session opens one on its first query
+and keeps it until it commits or rolls back, and a request's session (its own app context) opens its
+SAVEPOINT inside that one. Rolling the test's session back would then undo what the request committed,
+which no other database would do. So when a session commits, the SAVEPOINTs other sessions hold open
+below it are released and opened again under the same names (``_rebase``): what was committed stays, as
+the app expects, and the other sessions carry on unaware (the statements go past SQLAlchemy's events).
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from flask_sqlalchemy.session import Session
+
+from assetreg.extensions import db
+from assetreg.income.guard import SQLITE_TRIGGERS
+
+
+class BoundSession(Session):
+    """Flask-SQLAlchemy's session picks the app's engine in ``get_bind`` and ignores a ``bind`` given to
+    the session (flask-sqlalchemy#1167): here the connection the session was made with wins."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        if bind is not None:
+            return bind
+        if self.bind is None:
+            return super().get_bind(mapper, clause, **kwargs)
+        if self.bind.info.get("outer_thread") != threading.get_ident():
+            raise RuntimeError("a session in another thread (a worker, a live server) would share the test's "
+                               "connection: mark the test @pytest.mark.committed")
+        return self.bind
+
+
+def _rebase(session) -> None:
+    """After ``session`` committed: move the SAVEPOINTs of other sessions, still open below the one just
+    released, above what it committed (release the lowest, then open them again, lowest first)."""
+    conn = session.bind
+    outer = conn.info.get("outer_transaction") if isinstance(conn, sa.Connection) else None
+    if outer is None:
+        return
+    base = outer.bases[-1] if outer.bases else None
+    chain = []
+    t = conn._nested_transaction
+    while t is not None and t is not base:
+        chain.append(t)
+        t = t._previous_nested
+    if not chain or not all(t.is_active for t in chain):
+        return
+    chain.reverse()
+    cursor = conn.connection.cursor()  # the DBAPI cursor: no events, so query counters do not see it
+    try:
+        cursor.execute(f"RELEASE SAVEPOINT {chain[0]._savepoint}")
+        for t in chain:
+            cursor.execute(f"SAVEPOINT {t._savepoint}")
+    finally:
+        cursor.close()
+
+
+sa.event.listen(BoundSession, "after_commit", _rebase)
+
+
+class OuterTransaction:
+    """A connection with a transaction begun on it; ``db.session`` joins it while the object is in force.
+
+    SQLite: the pysqlite driver, in its default (legacy) mode, sends no BEGIN before SELECT or SAVEPOINT,
+    so a SAVEPOINT would open a transaction of its own and its RELEASE would commit for good. The driver's
+    own transaction handling is switched off on this connection (``isolation_level = None``) and the BEGIN
+    is sent here, as in the SQLAlchemy docs' SQLite transaction recipe; restored before the connection
+    goes back to the pool. SQLite's DDL is transactional too (the ledger guards can be dropped and are
+    back after the rollback).
+    """
+
+    def __init__(self):
+        self.conn = db.engine.connect()
+        self._sqlite = self.conn.dialect.name == "sqlite"
+        if self._sqlite:
+            dbapi = self.conn.connection.driver_connection
+            self._isolation = dbapi.isolation_level
+            dbapi.isolation_level = None
+        self.trans = self.conn.begin()
+        if self._sqlite:
+            self.conn.exec_driver_sql("BEGIN")
+        self.conn.info["outer_transaction"] = self
+        self.conn.info["outer_thread"] = threading.get_ident()
+        self.bases: list[sa.NestedTransaction] = []  # the SAVEPOINTs of ``savepoint()`` in force
+        self._saved_session = db.session
+        db.session = self.new_session()
+        _active.append(self)
+
+    def new_session(self):
+        return db._make_scoped_session({"class_": BoundSession, "bind": self.conn,
+                                        "join_transaction_mode": "create_savepoint"})
+
+    @contextmanager
+    def savepoint(self):
+        """A SAVEPOINT rolled back when the block ends, and a fresh ``db.session`` inside it (each test in
+        a module sharing loaded data). ``db.session`` is restored afterwards: the module's own session
+        (and the objects it holds) stays as it was."""
+        outer_session = db.session
+        nested = self.conn.begin_nested()
+        self.bases.append(nested)
+        db.session = self.new_session()
+        try:
+            yield
+        finally:
+            db.session.remove()
+            self.bases.remove(nested)
+            if nested.is_active:
+                nested.rollback()
+            db.session = outer_session
+
+    def close(self):
+        _active.remove(self)
+        db.session.remove()
+        db.session = self._saved_session
+        self.conn.info.pop("outer_transaction", None)
+        self.conn.info.pop("outer_thread", None)
+        try:
+            if self.trans.is_active:
+                self.trans.rollback()
+        finally:
+            if self._sqlite and self.conn.connection.driver_connection is not None:
+                self.conn.connection.driver_connection.isolation_level = self._isolation
+            self.conn.close()
+
+
+# The outer transactions in force (a test's own, or the one a module opened for its shared data) and
+# which of them a module opened (``shared_transaction``).
+_active: list[OuterTransaction] = []
+_shared: list[OuterTransaction] = []
+
+
+def current_connection() -> sa.Connection | None:
+    """The connection every session uses now, if a test or module holds one."""
+    return _active[-1].conn if _active else None
+
+
+@contextmanager
+def shared_transaction():
+    """For a module-scoped fixture: an outer transaction that the module's data is loaded into (and
+    committed, as far as the app can tell), rolled back when the module ends; each test of the module
+    then runs in a SAVEPOINT of it (tests/conftest.py ``_database``). Needs an app context."""
+    outer = OuterTransaction()
+    _shared.append(outer)
+    try:
+        yield outer
+    finally:
+        _shared.remove(outer)
+        outer.close()
+
+
+def shared() -> OuterTransaction | None:
+    return _shared[-1] if _shared else None
+
+
+@contextmanager
+def guards_lifted(conn: sa.Connection):
+    """Within ``conn``'s transaction, let rows of the append-only ledger tables be deleted (tests only:
+    the committed-mode clean-up, and a test that empties the ledger to write it again).
+
+    PostgreSQL: ``SET LOCAL session_replication_role = replica`` skips triggers, set back at the end of
+    the block (and in any case at the end of the transaction). SQLite has no such switch: drop the
+    triggers, then recreate them however the block ends.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        yield  # if the block fails, the transaction is rolled back, and the setting with it
+        conn.execute(sa.text("SET LOCAL session_replication_role = origin"))
+        return
+    for name in SQLITE_TRIGGERS:
+        conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {name}"))
+    try:
+        yield
+    finally:
+        for ddl in SQLITE_TRIGGERS.values():
+            conn.execute(sa.text(ddl))
+
+
+def delete_all(conn: sa.Connection, only: set[str] | None = None) -> None:
+    """Empty every table (or those named), children first, guards lifted, on ``conn``."""
+    with guards_lifted(conn):
+        for table in reversed(db.metadata.sorted_tables):
+            if only is None or table.name in only:
+                conn.execute(table.delete())
