@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from ..assets.models import Asset
 from ..assets.services import get_asset
 from ..changelog.services import record_change, snapshot
-from ..core.access import in_scope, require_write, scope_clause, town_of
+from ..core.access import in_scope, level_of, require_write, scope_clause, town_of
 from ..core.errors import Conflict, NotFound, RuleViolation
 from ..core.events import place_withdrawn
 from ..core.money import ZERO
@@ -543,7 +543,7 @@ def income_by_year(county_code: str, *, place_code: str | None = None, asset_id:
         where.append(IncomeEntry.period_year.between(wanted[0], wanted[-1]))
     if through_entry_id is not None:
         where.append(IncomeEntry.id <= through_entry_id)
-    level = "asset" if asset_id is not None else {6: "county", 9: "town", 12: "village"}[len(place_code)]
+    level = "asset" if asset_id is not None else level_of(place_code)
     if level == "village":
         found = _village_years(county_code, place_code, where)
     elif level == "town" and lines:
