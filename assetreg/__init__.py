@@ -24,12 +24,12 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
 
     from . import models  # noqa: F401  (every table registered before migrations look)
-    from .users.services import user_by_id, user_for_token
+    from .users.services import user_by_session, user_for_token
     from .web.api import api
     from .web.auth import register_auth
     from .web.errors import register_error_handlers
 
-    register_auth(app, user_by_id=user_by_id, user_by_token=user_for_token)
+    register_auth(app, user_by_session=user_by_session, user_by_token=user_for_token)
     api.init_app(app)
     for bp in _api_blueprints():
         api.register_blueprint(bp)

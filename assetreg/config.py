@@ -68,8 +68,18 @@ def build_config(instance_path: str) -> dict:
         # Behind HTTPS set SESSION_COOKIE_SECURE=1 so the session cookie never travels in clear.
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "") == "1",
         "SESSION_IDLE_MINUTES": 30,  # a session ends after this long without a request
-        "LOGIN_MAX_FAILURES": 5,  # wrong passwords in a row before the account locks
+        "SESSION_MAX_HOURS": _env_int("SESSION_MAX_HOURS", 12),  # and this long after its login, however active
+        # Lock-out (users/services.py authenticate): wrong passwords in a row from one address before that
+        # address is locked out of the account; addresses locked out at once before the whole account locks.
+        "LOGIN_MAX_FAILURES": 5,
         "LOGIN_LOCK_MINUTES": 15,
+        "LOGIN_ACCOUNT_LOCK_ADDRESSES": _env_int("LOGIN_ACCOUNT_LOCK_ADDRESSES", 10),
+        # Login posts per address (Flask-Limiter, web/auth.py): in memory, or in Redis when REDIS_URL is set
+        # (needed with several server processes, so that they share the count).
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT") or "10 per minute;100 per hour",
+        "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,  # Retry-After on a 429
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,  # Redis down: count in memory rather than fail logins
         "DEMO_SEED": 20251231,
         # Uploaded documents (lists/storage.py) and staged import files (imports/staging.py).
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR") or str(ip / "uploads"),

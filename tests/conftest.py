@@ -43,6 +43,8 @@ def app(tmp_path_factory):
         "SECRET_KEY": "test-secret-key",
         "WTF_CSRF_ENABLED": False,
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast in tests; production keeps scrypt
+        "LOGIN_RATE_LIMIT": "100000 per minute",  # the suite logs in often from one address (limit: test_login_lockout)
+        "RATELIMIT_STORAGE_URI": "memory://",
     })
     with app.app_context():
         if db.engine.dialect.name == "postgresql":

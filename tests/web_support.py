@@ -22,9 +22,12 @@ def client(app) -> PageClient:
     return PageClient(app, app.response_class, use_cookies=True)
 
 
-def login(app, username: str, password: str = PASSWORD, *, follow: bool = False):
-    """A fresh client (its own cookie jar) after posting the login form; ``.last`` is the response."""
+def login(app, username: str, password: str = PASSWORD, *, follow: bool = False, address: str | None = None):
+    """A fresh client (its own cookie jar) after posting the login form; ``.last`` is the response.
+    ``address``: the client's IP address (REMOTE_ADDR) for this and every later request of the client."""
     client = PageClient(app, app.response_class, use_cookies=True)
+    if address:
+        client.environ_base["REMOTE_ADDR"] = address
     r = client.post("/login", data={"username": username, "password": password}, follow_redirects=follow)
     client.last = r
     return client

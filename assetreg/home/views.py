@@ -8,9 +8,9 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, logout_user
 
 from ..extensions import db
-from ..users.services import authenticate
+from ..users.services import authenticate, end_sessions
 from ..web import STATIC_DIR
-from ..web.auth import safe_next, start_session
+from ..web.auth import client_address, limiter, login_rate_limit, safe_next, start_session
 from . import services as dashboard
 
 bp = Blueprint("pages", __name__, template_folder="templates", static_folder=STATIC_DIR,
@@ -21,6 +21,7 @@ LOGIN_REFUSED = "登录失败：用户名或密码错误，或该账户因连续
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_rate_limit, methods=["POST"])
 def login():
 
     nxt = safe_next(request.args.get("next"))
@@ -37,8 +38,10 @@ def login():
             error = LOGIN_REFUSED.format(n=current_app.config["LOGIN_MAX_FAILURES"],
                                          m=current_app.config["LOGIN_LOCK_MINUTES"])
         else:
-            user = authenticate(username, password, max_failures=current_app.config["LOGIN_MAX_FAILURES"],
-                                lock_minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+            cfg = current_app.config
+            user = authenticate(username, password, address=client_address(),
+                                max_failures=cfg["LOGIN_MAX_FAILURES"], lock_minutes=cfg["LOGIN_LOCK_MINUTES"],
+                                account_lock_addresses=cfg["LOGIN_ACCOUNT_LOCK_ADDRESSES"])
             db.session.commit()  # the failure count and lock are kept whatever the outcome
             if user is not None:
                 start_session(user)
@@ -51,6 +54,10 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    """Log out: every session of the user ends, here and in any other browser holding a copy of it."""
+    if current_user.is_authenticated:
+        end_sessions(current_user._get_current_object())
+        db.session.commit()
     logout_user()
     session.clear()
     flash("您已退出登录", "success")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, render_template, request
+from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlalchemy.orm.exc import StaleDataError
@@ -25,6 +26,7 @@ HTTP_MESSAGES = {
     404: "未找到该页面或记录",
     405: "不支持的请求方式",
     409: "与已有记录冲突",
+    429: "请求过于频繁，请稍后再试",
     503: "系统繁忙，请稍后重试",
     413: "上传的文件太大",
     422: "输入有误",
@@ -98,7 +100,16 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(exc):
+        if request.path.startswith("/api/"):  # a write with the session cookie (web/auth.py)
+            return _answer(400, "缺少有效的CSRF令牌：用登录会话调用API的写操作须带请求头 X-CSRFToken"
+                                "（页面中 meta csrf-token 的值），或改用API令牌（Authorization: Bearer）",
+                           code="csrf_failed")
         return _answer(400, "表单已过期或来源无效，请返回刷新页面后重试", code="csrf_failed")
+
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(exc: RateLimitExceeded):
+        message = "登录尝试过于频繁，请稍后再试" if request.endpoint == "pages.login" else HTTP_MESSAGES[429]
+        return _answer(429, message, code="rate_limited")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -79,7 +79,7 @@ LOG_ENTITIES = {
 }
 LOG_ACTIONS = {
     "create": "新增", "update": "修改", "status": "状态变更", "supersede": "被替代", "replace": "被替换",
-    "withdraw": "撤并", "move_with_household": "随农户迁移", "set": "设置", "lock": "锁定", "unlock": "解锁",
+    "withdraw": "撤并", "move_with_household": "随农户迁移", "set": "设置", "lock": "锁定", "lock_account": "锁定账户", "unlock": "解锁",
     "activate": "启用", "deactivate": "停用", "reset_password": "重置密码", "reverse": "冲销",
     "request": "申请", "complete": "完成", "fail": "失败", "settle": "清算", "publish": "公示", "repeal": "废止",
     "upload": "上传", "commit": "确认导入", "export": "导出",

@@ -2,7 +2,7 @@
 // has shown (figures that take a while to compute), leaving the link inside them for when this fails.
 document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("[data-fragment]").forEach(function (box) {
-    fetch(box.getAttribute("data-fragment"), {credentials: "same-origin", headers: {"Accept": "text/html"}})
+    fetch(box.getAttribute("data-fragment"), {credentials: "same-origin", headers: csrfHeaders({"Accept": "text/html"})})
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); })
       .then(function (html) { box.innerHTML = html; box.setAttribute("data-loaded", "1"); })
       .catch(function () {

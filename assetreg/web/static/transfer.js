@@ -27,7 +27,7 @@
   }
 
   function poll() {
-    fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}, cache: "no-store"})
+    fetch(url, {credentials: "same-origin", headers: csrfHeaders({"Accept": "application/json"}), cache: "no-store"})
       .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
       .then(function (s) {
         failures = 0;
