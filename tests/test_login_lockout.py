@@ -178,3 +178,15 @@ def test_the_limiter_storage_follows_redis_url(tmp_path, monkeypatch):
     cfg = build_config(str(tmp_path))
     assert cfg["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/3"
     assert cfg["LOGIN_RATE_LIMIT"] == "5 per minute"
+
+
+def test_the_admin_sees_and_lifts_an_address_lock(app, world):
+    clock.freeze(T0)
+    for i in range(app.config["LOGIN_MAX_FAILURES"]):
+        login(app, "vc_b1", f"wrong-{i}", address="198.51.100.77")
+    admin = login(app, "admin", address="192.0.2.10")
+    page = text(admin.get("/admin/users"))
+    assert "1个地址被锁定" in page and "解除锁定" in page
+    assert admin.post(f"/admin/users/{world.users['vc_b1'].id}/unlock").status_code == 302
+    assert "个地址被锁定" not in text(admin.get("/admin/users"))
+    assert login(app, "vc_b1", address="198.51.100.77").last.status_code == 302

@@ -27,8 +27,10 @@ def _scope_options():
 def users():
     args, query_errors = load_query(user_schemas.UserQuery(), request.args)
     result = user_services.list_users(current_user, **args)
+    now = now_utc()
+    held = user_services.address_locks([u.id for u in result["items"]], now)
     return render_template("admin/users.html", result=result, args=args, query_errors=query_errors,
-                           now=now_utc())
+                           now=now, address_locks=held)
 
 
 @bp.route("/admin/users/new", methods=["GET", "POST"])
