@@ -171,12 +171,17 @@ def authenticate(username: str, password: str, *, address: str = "unknown", max_
         user.failed_logins = 0
         user.locked_until = None
         return user
-    failures = _count_failure(user, address, now)
-    if failures == max_failures:  # exactly one of any number of concurrent requests sees this figure
+    if _count_failure(user, address, now) >= max_failures:
         until = now + timedelta(minutes=lock_minutes)
-        db.session.execute(sa.update(LoginFailure).where(LoginFailure.user_id == user.id,
-                                                         LoginFailure.address == address)
-                           .values(locked_until=until))
+        # The row is ours until commit (the upsert locked it): of concurrent requests past the threshold,
+        # the first sets the lock and logs it; the others find it set.
+        newly = db.session.execute(
+            sa.update(LoginFailure)
+            .where(LoginFailure.user_id == user.id, LoginFailure.address == address,
+                   sa.or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until <= now))
+            .values(locked_until=until), execution_options={"synchronize_session": False}).rowcount
+        if not newly:
+            return None
         record_change(None, entity="user", entity_id=user.id, action="lock", county_code=user.county_code,
                       after={"username": user.username, "address": address, "locked_until": until.isoformat(),
                              "reason": f"连续{max_failures}次密码错误"})
