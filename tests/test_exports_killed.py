@@ -59,18 +59,26 @@ def _env(tmp: Path, pause_at: str | None = None) -> dict:
 
 def _flask(*args, env) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def _lines(stream) -> queue.Queue:
+_pumps: dict[int, threading.Thread] = {}
+
+
+def _lines(proc: subprocess.Popen) -> queue.Queue:
+    """The process's stderr, line by line, read in a thread."""
     q: queue.Queue = queue.Queue()
 
     def pump():
-        for line in stream:
-            q.put(line)
+        try:
+            for line in proc.stderr:
+                q.put(line)
+        except (ValueError, OSError):  # closed
+            pass
         q.put(None)
 
-    threading.Thread(target=pump, daemon=True).start()
+    _pumps[proc.pid] = threading.Thread(target=pump, daemon=True)
+    _pumps[proc.pid].start()
     return q
 
 
@@ -95,6 +103,10 @@ def _wait_for_pause(lines: queue.Queue, stage: str, at_least: int = 0, timeout: 
 def _kill(proc: subprocess.Popen) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
+    pump = _pumps.pop(proc.pid, None)
+    if pump is not None:
+        pump.join(10)  # the pipe is at its end once the process is gone
+    proc.stderr.close()
 
 
 def _personal_data(*roots: Path, skip: tuple[Path, ...] = ()) -> list[str]:
@@ -173,7 +185,7 @@ def test_a_killed_export_command_leaves_nothing_behind(gw, tmp_path, kind, stage
             "--user", gw.auditor.user.username] + (["--pack"] if kind == "pack" else [])
     proc = _flask(*args, env=env)
     try:
-        _wait_for_pause(_lines(proc.stderr), stage, through_lines)
+        _wait_for_pause(_lines(proc), stage, through_lines)
     finally:
         _kill(proc)
 
@@ -189,7 +201,7 @@ def test_a_killed_export_command_leaves_nothing_behind(gw, tmp_path, kind, stage
     # the next start cleans up whatever a killed export could not (its private scratch folder)
     again = _flask("export-ledger", "--scope", gw.village_a, "--years", "2024", "--out", str(tmp_path / "next.xlsx"),
                    env=_env(tmp_path))
-    stdout, stderr = again.communicate(timeout=240)
+    _, stderr = again.communicate(timeout=240)
     assert again.returncode == 0, stderr[-2000:]
     assert _leftovers(tmp_path / "systmp") == []
     assert _leftovers(tmp_path / "exports") == [str(tmp_path / "exports" / "tmp")]  # the scratch root, empty
@@ -225,7 +237,9 @@ def _serve(port: int, env: dict, token: str) -> subprocess.Popen:
         except OSError:
             pass
         if proc.poll() is not None:
-            pytest.fail(proc.stderr.read()[-3000:])
+            message = proc.stderr.read()[-3000:]
+            proc.stderr.close()
+            pytest.fail(message)
         time.sleep(0.3)
     _kill(proc)
     pytest.fail("the server did not start")
@@ -247,7 +261,7 @@ def test_a_killed_worker_leaves_no_file_and_its_job_fails_after_the_heartbeat_wi
 
     server = _serve(port, env, token)
     try:
-        lines = _lines(server.stderr)
+        lines = _lines(server)
         status, body = _http(port, "POST", "/api/v1/exports/pack", token, {"scope": COUNTY, "years": "2020-2025"})
         assert status == 202, body
         job_id = body["id"]
@@ -280,3 +294,67 @@ def test_a_killed_worker_leaves_no_file_and_its_job_fails_after_the_heartbeat_wi
     _report("job marked failed after the heartbeat window", changed)
     assert changed == {"export_jobs": {"added": 0, "changed": 1, "deleted": 0},
                        "change_log": {"added": 1, "changed": 0, "deleted": 0}}
+
+
+# --- the pieces ------------------------------------------------------------------------------------
+
+def test_whole_file_keeps_the_previous_file_on_error_and_leaves_nothing(tmp_path):
+    from assetreg.core.storage import whole_file
+
+    path = tmp_path / "out" / "file.zip"
+    with whole_file(path) as fh:
+        fh.write(b"complete")
+    with pytest.raises(RuntimeError), whole_file(path) as fh:
+        fh.write(b"half")
+        raise RuntimeError("disk full")
+    assert path.read_bytes() == b"complete" and [p.name for p in path.parent.iterdir()] == ["file.zip"]
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_next_start_sweeps_a_dead_exports_scratch_folder_never_a_live_one(app, tmp_path, monkeypatch):
+    import fcntl
+
+    from assetreg.exports import services
+
+    monkeypatch.setitem(app.config, "EXPORT_DIR", str(tmp_path / "exports"))
+    root = services.scratch_root()
+    dead = root / "run-dead"
+    dead.mkdir(parents=True)
+    (dead / "tmpabc").write_text("<c><is><t>439901198001010011</t></is></c>")  # as xlsxwriter left it
+    with services.scratch_dir() as live:  # sweeps the dead one on its way in
+        assert not dead.exists() and live.is_dir()
+        (live / "x").write_text("busy")
+        assert services.sweep_scratch() == [] and live.is_dir()  # locked: a running export's
+        fd = os.open(live, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+    assert list(root.iterdir()) == []  # removed on the way out
+
+
+def test_a_worker_start_fails_the_jobs_whose_worker_died(app, world, runner, monkeypatch):
+    from assetreg.core.time import now_utc
+    from assetreg.exports import services
+
+    monkeypatch.delitem(app.config, "REDIS_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    user = world.users["auditor"]
+    now = now_utc()
+
+    def job(status, **times):
+        j = ExportJob(county_code=user.county_code, user_id=user.id, kind="pack", status=status, progress=98,
+                      rows_written=10, params={"scope": user.county_code, "year_from": 2025, "year_to": 2025,
+                                               "unmasked": True, "role": "auditor"}, created_at=now, **times)
+        db.session.add(j)
+        db.session.flush()
+        return j.id
+
+    dead = job("running", started_at=now - timedelta(minutes=30), heartbeat_at=now - timedelta(minutes=6))
+    alive = job("running", started_at=now - timedelta(minutes=30), heartbeat_at=now - timedelta(minutes=1))
+    db.session.commit()
+    r = runner.invoke(args=["export-worker", "--burst"])
+    assert "已将1个执行进程已中断的导出任务标记为失败" in r.output, r.output
+    assert _job(dead).status == "failed" and _job(dead).error == services.DEAD_ERROR
+    assert _job(alive).status == "running"

@@ -259,9 +259,11 @@ def build_export(actor, scope: ledger.ExportScope, out: Path, *, kind: str, conn
 
             # the workbook is already compressed; deflating it again only costs time
             book = _Member(zf, "审计台账.xlsx", zipfile.ZIP_STORED)
-            result = ledger.write_ledger(conn, scope, book, ctx=ctx, sheets=sheets, about=about, csv_files=open_csv,
-                                         progress=step, tmpdir=str(scratch))
-            book.close()
+            try:
+                result = ledger.write_ledger(conn, scope, book, ctx=ctx, sheets=sheets, about=about,
+                                             csv_files=open_csv, progress=step, tmpdir=str(scratch))
+            finally:
+                book.close()  # (on an error too: the zip cannot close with an entry open; the file is dropped)
             step(done)  # a heartbeat after the workbook's assembly
             _test_pause("archive")
             exported = result.totals.as_dict()
