@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 
+from .backup.cli import backup_cmd, restore_cmd
 from .demo.loader import load_demo
 from .distribution.cli import plans_cli
 from .exports.cli import export_ledger_cmd, export_worker_cmd
@@ -31,6 +32,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(export_worker_cmd)
     app.cli.add_command(lists_cmd)
     app.cli.add_command(oversight_cli)
+    app.cli.add_command(backup_cmd)
+    app.cli.add_command(restore_cmd)
 
     @app.cli.command("demo")
     @click.option("--seed", default=None, type=int, help="random seed (default: the configured one)")

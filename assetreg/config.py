@@ -94,6 +94,7 @@ def build_config(instance_path: str) -> dict:
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "EXPORT_QUEUE": os.environ.get("EXPORT_QUEUE") or "assetreg-exports",
         "EXPORT_JOB_TIMEOUT": _env_int("EXPORT_JOB_TIMEOUT", 3600),
-        "EXPORT_STALE_MINUTES": _env_int("EXPORT_STALE_MINUTES", 90),
+        "EXPORT_STALE_MINUTES": _env_int("EXPORT_STALE_MINUTES", 90),  # queued and never picked up
+        "EXPORT_HEARTBEAT_MINUTES": _env_int("EXPORT_HEARTBEAT_MINUTES", 5),  # running, its heartbeat stopped
         "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD") or "scrypt",
     }

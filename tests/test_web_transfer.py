@@ -189,7 +189,8 @@ def test_stale_jobs_are_failed_when_listing(app, xfer, monkeypatch):
         return j.id
 
     dead = job("running", created_at=now - timedelta(hours=3), started_at=now - timedelta(hours=2))
-    busy = job("running", created_at=now - timedelta(minutes=20), started_at=now - timedelta(minutes=10))
+    busy = job("running", created_at=now - timedelta(minutes=20), started_at=now - timedelta(minutes=10),
+               heartbeat_at=now - timedelta(minutes=3))  # still beating
     lost = job("queued", created_at=now - timedelta(hours=5))
     waiting = job("queued", created_at=now - timedelta(minutes=5))
     done = job("done", created_at=now - timedelta(days=3), started_at=now - timedelta(days=3),
@@ -200,15 +201,17 @@ def test_stale_jobs_are_failed_when_listing(app, xfer, monkeypatch):
     db.session.expire_all()
     status = {i: db.session.get(ExportJob, i).status for i in (dead, busy, lost, waiting, done)}
     assert status == {dead: "failed", busy: "running", lost: "failed", waiting: "queued", done: "done"}
-    assert db.session.get(ExportJob, dead).error == export_services.STALE_ERROR
+    assert db.session.get(ExportJob, dead).error == export_services.DEAD_ERROR == "导出进程已中断，请重新导出"
+    assert db.session.get(ExportJob, lost).error == export_services.STALE_ERROR
     assert db.session.get(ExportJob, dead).finished_at == now
     assert html.count("失败") >= 2
     failed_logged = db.session.scalars(sa.select(ChangeLogEntry.entity_id).where(
         ChangeLogEntry.entity == "export_job", ChangeLogEntry.action == "fail")).all()
     assert sorted(failed_logged) == sorted([str(dead), str(lost)])
 
-    # the limit is configurable (EXPORT_STALE_MINUTES), and the service can be asked directly
-    monkeypatch.setitem(app.config, "EXPORT_STALE_MINUTES", 8)
+    # the limits are configurable (EXPORT_HEARTBEAT_MINUTES for running jobs, EXPORT_STALE_MINUTES for
+    # queued ones), and the service can be asked directly
+    monkeypatch.setitem(app.config, "EXPORT_HEARTBEAT_MINUTES", 2)
     assert export_services.fail_stale_jobs(COUNTY) == [busy]
     assert export_services.fail_stale_jobs(COUNTY, older_than=timedelta(minutes=1)) == [waiting]
     assert export_services.fail_stale_jobs("431300") == []  # another county's jobs are left alone

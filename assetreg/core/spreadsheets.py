@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -16,11 +17,19 @@ class Workbook:
 
     ``strings_to_formulas`` is off so a cell that starts with '=' (e.g. a name typed by a user) is text,
     never a formula (formula injection); ``constant_memory`` streams rows to disk for big sheets.
+
+    With ``constant_memory`` xlsxwriter keeps each sheet's rows in a temporary file in ``tmpdir`` until
+    ``close()``: that file is unlinked as soon as it is open (the open handle keeps the rows), so a killed
+    process leaves no rows — no personal data — on disk; an empty file stands in its name, for
+    xlsxwriter to remove. Only while ``close()`` assembles the workbook are there named temporary files,
+    in ``tmpdir`` (give one that is cleaned up: exports/services.py ``scratch_dir``).
     """
 
-    def __init__(self, target=None, *, constant_memory: bool = False):
+    def __init__(self, target=None, *, constant_memory: bool = False, tmpdir: str | None = None):
         self.buffer = target if target is not None else io.BytesIO()
+        self.constant_memory = constant_memory
         self.book = xlsxwriter.Workbook(self.buffer, {
+            "tmpdir": tmpdir,
             "constant_memory": constant_memory,
             "strings_to_formulas": False,
             "strings_to_urls": False,
@@ -51,7 +60,13 @@ class Workbook:
         }
 
     def sheet(self, name: str):
-        return self.book.add_worksheet(name[:31])
+        ws = self.book.add_worksheet(name[:31])
+        rows_file = getattr(ws, "row_data_filename", None) if self.constant_memory else None
+        if rows_file:
+            os.unlink(rows_file)
+            with open(rows_file, "x"):  # empty; xlsxwriter removes it when it has copied the rows
+                pass
+        return ws
 
     def write_money(self, ws, row: int, col: int, value: Decimal | None, fmt: str = "money"):
         """Money cells get the Decimal itself; xlsx keeps numbers as doubles, which hold any amount

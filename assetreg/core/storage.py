@@ -9,10 +9,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import tempfile
 import unicodedata
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from ..core.errors import DomainError, RuleViolation
 
@@ -190,3 +194,47 @@ def keep(app, tmp: Path, county_code: str, sha256: str) -> str:
         os.chmod(tmp, 0o640)
         os.replace(tmp, final)
     return rel
+
+
+# --- files written whole or not at all ----------------------------------------------------------
+
+@contextmanager
+def whole_file(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
+    """Write ``path`` whole or not at all: the block writes to the file object it is given, and only when
+    the block ends without an error does that file become ``path`` (an atomic rename in the same
+    directory); an error, or a killed process, leaves ``path`` as it was.
+
+    On Linux the bytes go to an unnamed file (``O_TMPFILE``) that the kernel frees if the process dies,
+    so not even kill -9 leaves a partial file (which may hold personal data) behind; it gets a name only
+    at the end. Elsewhere a hidden temporary name in the same directory, removed on every exit path."""
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    named: Path | None = None
+    try:
+        fd = os.open(directory, os.O_TMPFILE | os.O_RDWR, mode)
+        if not os.path.isdir("/proc/self/fd"):
+            os.close(fd)
+            raise OSError("no /proc to link an unnamed file")
+    except (AttributeError, OSError):  # no O_TMPFILE on this system or file system
+        fd, name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
+        named = Path(name)
+        os.fchmod(fd, mode)
+    fh = os.fdopen(fd, "w+b")
+    try:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
+        if named is None:
+            named = directory / f".{path.name}.{secrets.token_hex(6)}.part"
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:  # an unnamed file gets its name only now (linkat with AT_SYMLINK_FOLLOW: the dir fds ask for it)
+                os.link(f"/proc/self/fd/{fd}", named.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd,
+                        follow_symlinks=True)
+            finally:
+                os.close(dir_fd)
+        os.replace(named, path)
+        named = None
+    finally:
+        fh.close()
+        if named is not None:
+            named.unlink(missing_ok=True)

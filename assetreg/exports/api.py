@@ -31,13 +31,16 @@ def request_pack(data):
 @blp.route("/<int:job_id>")
 @blp.response(200, schemas.ExportJob)
 def get_job(job_id):
-    return services.get_job(current_user, job_id)
+    job = services.get_job(current_user, job_id)
+    db.session.commit()  # a job whose worker died was just marked failed
+    return job
 
 
 @blp.route("/<int:job_id>/download")
 @blp.doc(responses={"200": {"description": "the workbook (xlsx) or the pack (zip)"}})
 def download(job_id):
     path, name, mimetype, job = services.job_file(current_user, job_id)
+    db.session.commit()
     resp = send_file(path, mimetype=mimetype, as_attachment=True, download_name=name, max_age=0,
                      etag=job.file_sha256)
     resp.headers["Cache-Control"] = "no-store"  # may hold personal data

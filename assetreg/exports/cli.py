@@ -71,6 +71,11 @@ def export_ledger_cmd(scope_code, years, out, pack, username):
 @click.option("--burst", is_flag=True, help="stop when the queue is empty")
 def export_worker_cmd(burst):
     """Run an RQ worker for export jobs (needs REDIS_URL)."""
+    failed = services.fail_stale_jobs(None)  # a worker starts: jobs whose worker died are failed
+    services.sweep_scratch()
+    db.session.commit()
+    if failed:
+        click.echo(f"已将{len(failed)}个执行进程已中断的导出任务标记为失败")
     url = jobs.redis_url()
     if not url:
         raise click.ClickException("未设置 REDIS_URL，导出任务在应用进程内运行，无需单独的工作进程")

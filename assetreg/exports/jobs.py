@@ -102,33 +102,40 @@ def wait_for_workers(timeout: float = 120) -> None:
 # --- running -----------------------------------------------------------------------------------
 
 class _Progress:
-    """Progress written as the rows go out, at most every ``every`` seconds (and on every 10%).
+    """Progress and the heartbeat, written as the rows go out: at most every ``every`` seconds (and on
+    every 10%), and at least every ``HEARTBEAT_SECONDS`` while steps keep coming, so a job whose beat
+    stops for ``EXPORT_HEARTBEAT_MINUTES`` has lost its worker (``services.fail_stale_jobs``).
 
     SQLite allows one writer: the update goes through the reading connection itself (committing there
     leaves its open cursor alone). PostgreSQL: a short transaction of its own, so the read snapshot stays.
     """
 
+    HEARTBEAT_SECONDS = 20
+
     def __init__(self, job_id: int, total: int, read_conn: sa.Connection, every: float = 0.5):
         self.job_id, self.total, self.every = job_id, total, every
         self.conn = read_conn if read_conn.dialect.name == "sqlite" else None
-        self.last_pct, self.last_at = -1, 0.0
+        self.last_pct, self.last_at = -1, time.monotonic()
 
     def save(self, **values) -> None:
         table = ExportJob.__table__
-        stmt = sa.update(table).where(table.c.id == self.job_id).values(**values)
+        stmt = sa.update(table).where(table.c.id == self.job_id).values(heartbeat_at=now_utc(), **values)
         if self.conn is not None:
             self.conn.execute(stmt)
             self.conn.commit()
         else:
             with db.engine.begin() as conn:
                 conn.execute(stmt)
+        self.last_at = time.monotonic()
 
     def update(self, done: int) -> None:
         pct = min(99, done * 100 // self.total) if self.total else 99
-        now = time.monotonic()
-        if pct != self.last_pct and (now - self.last_at >= self.every or pct - self.last_pct >= 10):
+        since = time.monotonic() - self.last_at
+        if pct != self.last_pct and (since >= self.every or pct - self.last_pct >= 10):
             self.save(progress=pct, rows_written=done)
-            self.last_pct, self.last_at = pct, now
+            self.last_pct = pct
+        elif since >= self.HEARTBEAT_SECONDS:
+            self.save()
 
 
 def read_connection() -> sa.Connection:
@@ -144,12 +151,16 @@ def run_job(job_id: int) -> ExportJob | None:
     job = db.session.get(ExportJob, job_id)
     if job is None or job.status != "queued":
         return job
+    services.fail_stale_jobs(job.county_code)  # a worker starts: jobs whose worker died are failed
+    if job.status != "queued":  # this one too (queued too long): it stays failed
+        db.session.commit()
+        return job
     job.status, job.started_at, job.progress = "running", now_utc(), 0
+    job.heartbeat_at = job.started_at
     db.session.commit()
     rel = services.new_file_path(job)
     out = services.export_root() / rel
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         user = db.session.get(User, job.user_id)
         if user is None or not user.is_active:
             raise NotFound("导出任务的用户已停用")
@@ -170,8 +181,7 @@ def run_job(job_id: int) -> ExportJob | None:
         db.session.commit()
         return job
     except Exception as exc:
-        db.session.rollback()
-        out.unlink(missing_ok=True)
+        db.session.rollback()  # the file was never published (services.build_export)
         if isinstance(exc, DomainError):
             message = exc.message
         else:

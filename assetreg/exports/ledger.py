@@ -11,6 +11,7 @@ Personal data (ID and card numbers, mobiles) is unmasked only when the reader is
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections import defaultdict
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -652,10 +653,11 @@ def place_names(conn: sa.Connection, county_code: str) -> dict[str, str]:
 
 class _CsvSink:
     """A sheet as CSV, UTF-8 with BOM so Excel opens it; Decimal stays exact, dates ISO, and no text cell
-    can run as a formula (``core.spreadsheets.csv_cell``)."""
+    can run as a formula (``core.spreadsheets.csv_cell``). Written to a binary file object (the pack's
+    zip entry), closed with the sink."""
 
-    def __init__(self, path, headers):
-        self.fh = open(path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115  (closed in close())
+    def __init__(self, binary, headers):
+        self.fh = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
         self.writer = csv.writer(self.fh)
         self.writer.writerow(headers)
 
@@ -678,10 +680,12 @@ class LedgerResult:
 
 
 def write_ledger(conn: sa.Connection, scope: ExportScope, target, *, ctx: Ctx, sheets, about: list[tuple[str, str]],
-                 csv_dir=None, progress: Callable[[int], None] | None = None, chunk: int | None = None) -> LedgerResult:
-    """Stream every sheet into ``target`` (a path or file object) and, with ``csv_dir``, into one CSV per
-    sheet. ``progress`` gets the number of rows written so far after every chunk."""
-    wb = Workbook(target, constant_memory=True)
+                 csv_files: Callable[[str], BinaryIO] | None = None, progress: Callable[[int], None] | None = None,
+                 chunk: int | None = None, tmpdir: str | None = None) -> LedgerResult:
+    """Stream every sheet into ``target`` (a path or file object) and, with ``csv_files`` (which opens a
+    binary file by name, e.g. a zip entry), into one CSV per sheet. ``progress`` gets the number of rows
+    written so far after every chunk. ``tmpdir``: where xlsxwriter may keep its temporary files."""
+    wb = Workbook(target, constant_memory=True, tmpdir=tmpdir)
     fmt = wb.formats
     cover = wb.sheet("说明")  # filled last (constant_memory writes each sheet's rows in order)
     totals = Totals()
@@ -698,7 +702,7 @@ def write_ledger(conn: sa.Connection, scope: ExportScope, target, *, ctx: Ctx, s
         # one (write, format, convert) per column: typed writes, no dispatch on the value's type per cell
         writers = [(ws.write_string if col.kind == "text" else ws.write_number, kind_format[col.kind],
                     _CONVERT.get(col.kind)) for col in sheet.columns]
-        sink = _CsvSink(csv_dir / sheet.csv_name, [c.header for c in sheet.columns]) if csv_dir else None
+        sink = _CsvSink(csv_files(sheet.csv_name), [c.header for c in sheet.columns]) if csv_files else None
         build, tally = sheet.build, (sheet.key if sheet.key in _TALLIED else None)
         r = 0
         try:

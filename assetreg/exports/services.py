@@ -7,14 +7,20 @@ never an auditor's unmasked file to a county admin.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import io
 import json
+import os
 import re
 import secrets
 import shutil
+import sys
 import tempfile
+import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +29,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..changelog.services import record_change
+from ..core import storage
 from ..core.access import ROLES, Scope, ancestors, sees_everything, sees_unmasked
 from ..core.errors import Conflict, DomainError, NotFound, RuleViolation
 from ..core.time import LOCAL_TZ, now_utc, today_local
@@ -86,37 +93,57 @@ def get_job(user, job_id: int) -> ExportJob:
     job = db.session.get(ExportJob, job_id) if 0 < job_id < 2**31 else None
     if job is None or not _may_see(user, job):
         raise NotFound("未找到该导出任务")
+    if job.status in ("queued", "running") and fail_stale_jobs(job.county_code, job_id=job.id):
+        db.session.refresh(job)  # its worker is gone: failed now (the caller commits)
     return job
 
 
 STALE_ERROR = "导出任务超时或执行进程已中断，请重新导出"
-DEFAULT_STALE_MINUTES = 90  # EXPORT_STALE_MINUTES
+DEAD_ERROR = "导出进程已中断，请重新导出"
+DEFAULT_STALE_MINUTES = 90  # EXPORT_STALE_MINUTES: a job queued this long was never picked up
+DEFAULT_HEARTBEAT_MINUTES = 5  # EXPORT_HEARTBEAT_MINUTES: a running job silent this long lost its worker
 
 
 def stale_after() -> timedelta:
     return timedelta(minutes=int(current_app.config.get("EXPORT_STALE_MINUTES") or DEFAULT_STALE_MINUTES))
 
 
-def fail_stale_jobs(county_code: str, *, older_than: timedelta | None = None) -> list[int]:
-    """Mark as failed the county's jobs whose worker is gone: running since longer than ``older_than``
-    (``EXPORT_STALE_MINUTES``; the RQ timeout kills a job without a word), or queued that long and never
-    picked up (an in-process worker dies with its process). Returns their ids; the caller commits.
-    A worker that was only slow may still finish such a job later, and then it shows as done."""
-    cutoff = now_utc() - (older_than if older_than is not None else stale_after())
-    stuck = sa.or_(sa.and_(ExportJob.status == "running", ExportJob.started_at < cutoff),
-                   sa.and_(ExportJob.status == "queued", ExportJob.created_at < cutoff))
-    ids = list(db.session.scalars(sa.select(ExportJob.id).where(ExportJob.county_code == county_code, stuck)))
-    if not ids:
-        return []
+def heartbeat_window() -> timedelta:
+    return timedelta(minutes=int(current_app.config.get("EXPORT_HEARTBEAT_MINUTES") or DEFAULT_HEARTBEAT_MINUTES))
+
+
+def fail_stale_jobs(county_code: str | None, *, older_than: timedelta | None = None,
+                    job_id: int | None = None) -> list[int]:
+    """Mark as failed the jobs whose worker is gone (of a county, or of all with ``None``; or the one
+    ``job_id``): running with no heartbeat for ``EXPORT_HEARTBEAT_MINUTES`` (the worker was killed, or the
+    RQ timeout stopped it without a word: "导出进程已中断，请重新导出"), or queued for longer than
+    ``older_than`` (``EXPORT_STALE_MINUTES``) and never picked up (an in-process worker dies with its
+    process). Returns their ids; the caller commits. Called whenever jobs are listed or read and when a
+    worker starts. A worker that was only slow may still finish such a job later, and then it shows as done."""
     now = now_utc()
-    # guarded by the same condition: a job that finished meanwhile keeps its outcome
-    db.session.execute(sa.update(ExportJob).where(ExportJob.id.in_(ids), stuck)
-                       .values(status="failed", error=STALE_ERROR, finished_at=now)
-                       .execution_options(synchronize_session="fetch"))
-    for job_id in ids:
-        record_change(None, entity="export_job", entity_id=job_id, action="fail", county_code=county_code,
-                      after={"status": "failed", "error": STALE_ERROR})
-    return ids
+    beat = sa.func.coalesce(ExportJob.heartbeat_at, ExportJob.started_at, ExportJob.created_at)
+    dead = sa.and_(ExportJob.status == "running", beat < now - heartbeat_window())
+    lost = sa.and_(ExportJob.status == "queued",
+                   ExportJob.created_at < now - (older_than if older_than is not None else stale_after()))
+    which = [sa.or_(dead, lost)]
+    if county_code is not None:
+        which.append(ExportJob.county_code == county_code)
+    if job_id is not None:
+        which.append(ExportJob.id == job_id)
+    found = db.session.execute(sa.select(ExportJob.id, ExportJob.county_code, ExportJob.status).where(*which)).all()
+    for status, error in (("running", DEAD_ERROR), ("queued", STALE_ERROR)):
+        ids = [i for i, _, s in found if s == status]
+        if not ids:
+            continue
+        # guarded by the same condition: a job that finished meanwhile keeps its outcome
+        db.session.execute(sa.update(ExportJob).where(ExportJob.id.in_(ids), *which)
+                           .values(status="failed", error=error, finished_at=now)
+                           .execution_options(synchronize_session="fetch"))
+        for job_id_, county, s in found:
+            if s == status:
+                record_change(None, entity="export_job", entity_id=job_id_, action="fail", county_code=county,
+                              after={"status": "failed", "error": error})
+    return sorted(i for i, _, _ in found)
 
 
 def list_jobs(user, *, limit: int = 20) -> list[tuple[ExportJob, str]]:
@@ -197,56 +224,171 @@ def _about(actor, scope: ledger.ExportScope, place_names: dict) -> list[tuple[st
 
 def build_export(actor, scope: ledger.ExportScope, out: Path, *, kind: str, conn: sa.Connection,
                  progress: Callable[[int], None] | None = None) -> ExportOutcome:
-    """Write the workbook (``ledger``) or the zip (``pack``) to ``out``, reading through ``conn``."""
+    """Write the workbook (``ledger``) or the zip (``pack``) to ``out``, reading through ``conn``.
+
+    ``out`` appears whole or not at all (``core.storage.whole_file``): a failed or killed export leaves
+    the previous file in place and no partial one. The pack's CSV files, workbook and notices stream
+    straight into the zip being written; nothing with personal data goes to a temporary folder. The only
+    temporary files (xlsxwriter's, while it assembles the workbook) are in a private scratch folder
+    removed on every exit path, and by the next start after a kill (``scratch_dir``)."""
+    done = 0
+
+    def step(rows: int) -> None:
+        nonlocal done
+        done = rows
+        if progress is not None:
+            progress(rows)
+        _test_pause("rows", rows)
+
     names = ledger.place_names(conn, scope.county_code)
     ctx = ledger.Ctx(unmask=sees_unmasked(actor), place_names=names, today=today_local())
     sheets = ledger.sheets_for(actor.role)
     about = _about(actor, scope, names)
-    if kind == "ledger":
-        result = ledger.write_ledger(conn, scope, out, ctx=ctx, sheets=sheets, about=about, progress=progress)
-        return ExportOutcome(out, sha256_of(out), result.rows, result.rows_written)
-    work = Path(tempfile.mkdtemp(prefix="assetreg-pack-"))
+    with scratch_dir() as scratch, storage.whole_file(out) as fh:
+        if kind == "ledger":
+            result = ledger.write_ledger(conn, scope, fh, ctx=ctx, sheets=sheets, about=about, progress=step,
+                                         tmpdir=str(scratch))
+            _test_pause("archive")
+            return ExportOutcome(out, _sha256_of_file(fh), result.rows, result.rows_written)
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+            csv_files: list[_Member] = []
+
+            def open_csv(name: str) -> _Member:
+                csv_files.append(_Member(zf, f"csv/{name}"))
+                return csv_files[-1]
+
+            # the workbook is already compressed; deflating it again only costs time
+            book = _Member(zf, "审计台账.xlsx", zipfile.ZIP_STORED)
+            try:
+                result = ledger.write_ledger(conn, scope, book, ctx=ctx, sheets=sheets, about=about,
+                                             csv_files=open_csv, progress=step, tmpdir=str(scratch))
+            finally:
+                book.close()  # (on an error too: the zip cannot close with an entry open; the file is dropped)
+            step(done)  # a heartbeat after the workbook's assembly
+            _test_pause("archive")
+            exported = result.totals.as_dict()
+            database = ledger.database_totals(conn, scope)
+            notices, skipped = _write_notices(actor, scope, zf)
+            files = [book, *sorted(csv_files, key=lambda m: m.name), *notices]
+            manifest = {
+                "title": "扶贫项目资产审计资料包",
+                "scope": scope.code, "years": {"from": scope.year_from, "to": scope.year_to},
+                "exported_by": {"username": actor.username, "role": actor.role},
+                "exported_at": now_utc().isoformat(),
+                "personal_data": "unmasked" if sees_unmasked(actor) else "masked",
+                "rows": result.rows,
+                "files": [{"name": f.name, "sha256": f.sha256.hexdigest(), "bytes": f.size} for f in files],
+                "totals": exported,
+                "checks": ledger.tie_out(exported, database),
+                "notices_skipped": skipped,
+            }
+            manifest["all_checks_ok"] = all(c["ok"] for c in manifest["checks"])
+            zf.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
+        return ExportOutcome(out, _sha256_of_file(fh), result.rows, result.rows_written, manifest)
+
+
+def _sha256_of_file(fh) -> str:
+    fh.flush()
+    fh.seek(0)
+    h = hashlib.sha256()
+    for block in iter(lambda: fh.read(1 << 20), b""):
+        h.update(block)
+    return h.hexdigest()
+
+
+class _Member(io.BufferedIOBase):
+    """One entry of the zip being written, as a stream: hashed and counted as the bytes go by, and opened
+    only on the first write (xlsxwriter writes its target in ``close()``; CSV sinks write at once)."""
+
+    def __init__(self, zf: zipfile.ZipFile, name: str, compress_type: int = zipfile.ZIP_DEFLATED):
+        super().__init__()
+        self.zf, self.name, self.compress_type = zf, name, compress_type
+        self.entry = None
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def _open(self):
+        if self.entry is None:
+            info = zipfile.ZipInfo(self.name, date_time=time.localtime()[:6])
+            info.compress_type = self.compress_type
+            self.entry = self.zf.open(info, "w", force_zip64=True)
+        return self.entry
+
+    def write(self, data) -> int:
+        self._open().write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._open().close()
+        super().close()
+
+
+# --- scratch folders ---------------------------------------------------------------------------
+
+def scratch_root() -> Path:
+    return export_root() / "tmp"
+
+
+@contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A private folder (mode 700, under ``<EXPORT_DIR>/tmp``) for the temporary files an export cannot
+    avoid, removed when the export ends however it ends. It is locked (``flock``) while in use, so the
+    next start (``sweep_scratch``: every export, every worker start) removes one a killed process left."""
+    root = scratch_root()
+    root.mkdir(parents=True, exist_ok=True)
+    sweep_scratch()
+    fresh = Path(tempfile.mkdtemp(prefix=".new-", dir=root))
+    fd = os.open(fresh, os.O_RDONLY)
     try:
-        csv_dir = work / "csv"
-        csv_dir.mkdir()
-        book = work / "审计台账.xlsx"
-        result = ledger.write_ledger(conn, scope, book, ctx=ctx, sheets=sheets, about=about, csv_dir=csv_dir,
-                                     progress=progress)
-        exported = result.totals.as_dict()
-        database = ledger.database_totals(conn, scope)
-        notices, skipped = _write_notices(actor, scope, work / "notices")
-        files = [book, *sorted(csv_dir.iterdir()), *notices]
-        manifest = {
-            "title": "扶贫项目资产审计资料包",
-            "scope": scope.code, "years": {"from": scope.year_from, "to": scope.year_to},
-            "exported_by": {"username": actor.username, "role": actor.role},
-            "exported_at": now_utc().isoformat(),
-            "personal_data": "unmasked" if sees_unmasked(actor) else "masked",
-            "rows": result.rows,
-            "files": [{"name": f.relative_to(work).as_posix(), "sha256": sha256_of(f), "bytes": f.stat().st_size}
-                      for f in files],
-            "totals": exported,
-            "checks": ledger.tie_out(exported, database),
-            "notices_skipped": skipped,
-        }
-        manifest["all_checks_ok"] = all(c["ok"] for c in manifest["checks"])
-        (work / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for f in files:
-                # the workbook is already compressed; deflating it again only costs time
-                zf.write(f, f.relative_to(work).as_posix(),
-                         compress_type=zipfile.ZIP_STORED if f.suffix == ".xlsx" else zipfile.ZIP_DEFLATED)
-            zf.write(work / "manifest.json", "manifest.json")
-        return ExportOutcome(out, sha256_of(out), result.rows, result.rows_written, manifest)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path = root / f"run-{secrets.token_hex(8)}"
+        os.rename(fresh, path)  # only a locked folder carries the name the sweep looks at
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        os.close(fd)
+        shutil.rmtree(fresh, ignore_errors=True)
 
 
-def _write_notices(actor, scope: ledger.ExportScope, folder: Path) -> tuple[list[Path], list[dict]]:
-    """The published notices of the plans in scope as printable HTML; a notice the privacy scan refuses
-    is left out and listed (basis: P17)."""
+def sweep_scratch() -> list[str]:
+    """Remove the scratch folders of exports that are no longer running (nobody holds their lock), and
+    unused new ones older than an hour. Returns their names."""
+    root = scratch_root()
+    removed = []
+    for entry in sorted(root.iterdir()) if root.is_dir() else []:
+        if entry.name.startswith(".new-"):
+            if time.time() - entry.stat().st_mtime > 3600:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry.name)
+            continue
+        try:
+            fd = os.open(entry, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a running export's
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+        finally:
+            os.close(fd)
+    return removed
 
-    folder.mkdir()
+
+def _write_notices(actor, scope: ledger.ExportScope, zf: zipfile.ZipFile) -> tuple[list[_Member], list[dict]]:
+    """The published notices of the plans in scope as printable HTML entries of the pack; a notice the
+    privacy scan refuses is left out and listed (basis: P17)."""
+
     p = DistributionPlan
     plans = db.session.execute(
         sa.select(p.id, p.village_code, p.year).where(scope.where(p), p.year.between(scope.year_from, scope.year_to),
@@ -259,7 +401,20 @@ def _write_notices(actor, scope: ledger.ExportScope, folder: Path) -> tuple[list
         except DomainError as exc:
             skipped.append({"plan_id": plan_id, "village_code": village_code, "year": year, "reason": exc.message})
             continue
-        path = folder / f"{year}_{village_code}_公示.html"
-        path.write_text(html, encoding="utf-8")
-        files.append(path)
+        member = _Member(zf, f"notices/{year}_{village_code}_公示.html")
+        member.write(html.encode("utf-8"))
+        member.close()
+        files.append(member)
     return files, skipped
+
+def _test_pause(stage: str, rows: int | None = None) -> None:
+    """Tests only: with ``ASSETREG_EXPORT_TEST_PAUSE_AT`` set (``rows <n>`` or ``archive``) an export says each
+    step on stderr (a chunk of rows written, an archive entry done) and holds at the first step that
+    reaches the one named, so that a test can kill the process part-way."""
+    at = os.environ.get("ASSETREG_EXPORT_TEST_PAUSE_AT")
+    if not at:
+        return
+    print(f"[export-test-pause] {stage} {rows if rows is not None else '-'}", file=sys.stderr, flush=True)
+    want, _, least = at.partition(" ")
+    if stage == want and (rows is None or rows >= int(least or 0)):
+        time.sleep(600)

@@ -65,6 +65,7 @@ def _job_status(job) -> dict:
 def export_job(job_id):
 
     job = export_services.get_job(current_user, job_id)
+    db.session.commit()  # a job whose worker died was just marked failed
     owner = db.session.get(User, job.user_id)
     return render_template("transfer/export_job.html", job=job, owner=owner, status=_job_status(job),
                            running=job.status in ("queued", "running"), kinds=export_services.KINDS,
@@ -74,7 +75,9 @@ def export_job(job_id):
 
 @bp.route("/exports/<int:job_id>/status.json")
 def export_status(job_id):
-    resp = jsonify(_job_status(export_services.get_job(current_user, job_id)))
+    job = export_services.get_job(current_user, job_id)
+    db.session.commit()  # a job whose worker died was just marked failed
+    resp = jsonify(_job_status(job))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -82,6 +85,7 @@ def export_status(job_id):
 @bp.route("/exports/<int:job_id>/download")
 def export_download(job_id):
     path, name, mimetype, job = export_services.job_file(current_user, job_id)
+    db.session.commit()
     resp = send_file(path, mimetype=mimetype, as_attachment=True, download_name=name, max_age=0,
                      etag=job.file_sha256)
     resp.headers["Cache-Control"] = "no-store"  # may hold personal data
