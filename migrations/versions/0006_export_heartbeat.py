@@ -1,7 +1,7 @@
 """export jobs: a heartbeat, so that a job whose worker died is failed within minutes
 
-Revision ID: 0005_export_heartbeat
-Revises: 0004_lists_oversight
+Revision ID: 0006_export_heartbeat
+Revises: 0005_auth_sessions
 Create Date: 2026-12-02 15:50:00
 
 """
