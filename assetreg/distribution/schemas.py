@@ -4,7 +4,7 @@ fill requests and results, procedure steps, objections, public-welfare jobs and 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ..core.fields import Choice, DecimalString, Int, MoneyField, PageQuery, Text, page_schema
+from ..core.fields import Choice, DecimalString, Int, MoneyField, PageQuery, PersonalText, Text, page_schema
 from ..households.models import LABOUR
 from ..households.models import STATUSES as HOUSEHOLD_STATUSES
 from .models import JOB_POSTS, LINE_PURPOSES, PAY_CYCLES, PURPOSES, STATUSES, STEPS
@@ -91,7 +91,7 @@ class PlanLine(ma.Schema):
     household_number = fields.String(allow_none=True)
     person_name = fields.String()
     amount = MoneyField()
-    reason = fields.String(allow_none=True)
+    reason = PersonalText(allow_none=True)
     months = fields.Integer(allow_none=True)
     monthly_wage = MoneyField(allow_none=True)
     job_id = fields.Integer(allow_none=True)
@@ -103,8 +103,8 @@ class PlanAllocation(ma.Schema):
     purpose = fields.String()
     purpose_label = fields.Function(lambda a: PURPOSES[a.purpose])
     amount = MoneyField()
-    use = fields.String(allow_none=True)
-    note = fields.String(allow_none=True)
+    use = PersonalText(allow_none=True)
+    note = PersonalText(allow_none=True)
     lines_total = MoneyField()
     lines = fields.List(fields.Nested(PlanLine))
 
@@ -218,7 +218,7 @@ class PlanFillLine(ma.Schema):
     household_id = fields.Integer()
     person_name = fields.String()
     amount = MoneyField()
-    reason = fields.String(allow_none=True)
+    reason = PersonalText(allow_none=True)
     months = fields.Integer(allow_none=True)
     monthly_wage = MoneyField(allow_none=True)
     job_id = fields.Integer(allow_none=True)
