@@ -646,7 +646,9 @@ def tie_out(exported: dict, database: dict) -> list[dict]:
 
 def stream_rows(conn: sa.Connection, stmt: sa.Select, chunk: int | None = None) -> Iterator:
     """Rows in chunks: a server-side cursor on PostgreSQL, the driver's own cursor on SQLite."""
-    result = conn.execution_options(stream_results=True, yield_per=chunk or CHUNK).execute(stmt)
+    # The options go on the statement: ``Connection.execution_options`` would change the caller's connection
+    # for good, and every later statement on it (a SAVEPOINT's rollback included) would open a cursor.
+    result = conn.execute(stmt.execution_options(stream_results=True, yield_per=chunk or CHUNK))
     try:
         yield from result.partitions()
     finally:
