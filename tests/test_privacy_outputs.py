@@ -67,6 +67,8 @@ def planted(world, f, today):
     r = put_allocations(world.vc_a1, p["id"], [{"purpose": "relief", "amount": "500.00", "use": f"联系{MOBILE}",
                                                 "lines": [line(h, "500.00", reason=REASON)]}])
     assert r.status_code == 200, r.json
+    r = world.vc_a1.patch(f"/api/v1/plans/{p['id']}", json={"note": f"经办人电话{MOBILE}"})
+    assert r.status_code == 200, r.json
     return p["id"]
 
 

@@ -320,8 +320,8 @@ def plan_warnings(plan: DistributionPlan) -> list[dict]:
 
 def annotate(plan: DistributionPlan, user) -> DistributionPlan:
     """Derived figures for the output: village name, next step, notice period, warnings, household numbers;
-    free text (a line's reason, an allocation's use and note) unmasked for auditors only (the output
-    schema masks unless told otherwise)."""
+    free text (a line's reason, an allocation's use and note, the plan's note, steps' minutes, objections)
+    unmasked for auditors only (the output schemas mask unless told otherwise)."""
     plan.village_name = _village_names([plan.village_code]).get(plan.village_code)
     plan.next_step = rules.next_step([s.kind for s in plan.steps])
     notice = plan.step("notice")
@@ -334,6 +334,9 @@ def annotate(plan: DistributionPlan, user) -> DistributionPlan:
     numbers = dict(db.session.execute(sa.select(Household.id, Household.number).where(
         Household.id.in_(sorted(ids)))).all()) if ids else {}
     reveal = sees_unmasked(user)
+    plan.reveal_personal = reveal
+    for child in (*plan.steps, *plan.objections):
+        child.reveal_personal = reveal
     for a in plan.allocations:
         a.reveal_personal = reveal
         for li in a.lines:
