@@ -85,11 +85,11 @@ def test_asset_village_and_town_totals_by_hand(world, f, today):
         (p1.id, D("18500.25"), D("18500.25")), (s.id, D("10000.01"), D("5970.16"))]
     shared = a1["lines"][1]
     assert (shared["share_weight"], shared["share_total"], shared["gross_part"], shared["costs_part"]) == (
-        D("60"), D("100.5"), D("6268.66"), D("298.50"))
+        D("60"), D("100.5"), D("6268.67"), D("298.51"))
     assert (a1["gross"], a1["costs"], a1["net"], a1["disposal"]) == (
-        D("26269.16"), D("1798.75"), D("24470.41"), D("5000.00"))
+        D("26269.17"), D("1798.76"), D("24470.41"), D("5000.00"))
     a2 = village_year_income(world.county, world.village_a2, 2024)
-    assert a2["net"] == D("7029.85") and a2["gross"] == D("7231.35") and a2["costs"] == D("201.50")
+    assert a2["net"] == D("7029.85") and a2["gross"] == D("7231.34") and a2["costs"] == D("201.49")
     assert village_year_income(world.county, world.village_b1, 2024)["lines"] == []
 
     town = town_year_income(world.county, world.town_a, 2024)
@@ -103,7 +103,7 @@ def test_asset_village_and_town_totals_by_hand(world, f, today):
     assert r.status_code == 200
     body = r.json
     assert (body["net"], body["gross"], body["costs"], body["village_name"]) == (
-        "24470.41", "26269.16", "1798.75", "桃源村")
+        "24470.41", "26269.17", "1798.76", "桃源村")
     assert body["lines"][1]["part"] == "5970.16" and body["settlement"] is None
     summary = world.auditor_a.get(f"/api/v1/assets/{s.id}/income-summary?year=2024").json
     assert summary["split"] == [
@@ -234,7 +234,7 @@ def test_settlement_freezes_locks_and_shows_later_adjustments(world, f, today, r
     r = world.fin_a.post("/api/v1/settlements", json={"place_code": world.village_a1, "year": 2024,
                                                      "settled_on": "2025-03-15", "published_on": "2025-03-20"})
     st = ok(r)
-    assert (st["gross"], st["costs"], st["net"], st["disposal"]) == ("26269.16", "1798.75", "24470.41", "5000.00")
+    assert (st["gross"], st["costs"], st["net"], st["disposal"]) == ("26269.17", "1798.76", "24470.41", "5000.00")
     assert st["due_on"] == "2025-03-31" and st["is_late"] is False and st["level"] == "village"
     assert [ln["part"] for ln in st["lines"]] == ["18500.25", "5970.16"] and st["adjustments"] == []
     assert settlement_for(world.county, world.village_a1, 2024).net == D("24470.41")

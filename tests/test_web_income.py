@@ -83,9 +83,10 @@ def seeded(world, f, today):
     db.session.commit()
 
     # Computed here from the entries above, not by the income service.
-    joint_gross, joint_net = fen("1000.00"), fen("1000.00") - fen("100.01")
-    a1_gross_part = hamilton(joint_gross, [200, 100])[0]  # village codes in order: A1 before A2
-    a1_net_part = hamilton(joint_net, [200, 100])[0]
+    joint_costs, joint_net = fen("100.01"), fen("1000.00") - fen("100.01")
+    # the net and (the net being positive) the costs are split; the gross part is their sum
+    a1_net_part = hamilton(joint_net, [200, 100])[0]  # village codes in order: A1 before A2
+    a1_gross_part = a1_net_part + hamilton(joint_costs, [200, 100])[0]
     own_gross = fen("12345.67") + fen("2000.00") + fen("999.99") - fen("999.99")
     own_costs = fen("345.67")
     expected = {
@@ -103,8 +104,9 @@ def test_village_year_figures_equal_the_service_and_the_entries(app, world, seed
     from assetreg.income.services import village_year_income
 
     e = seeded["expected"]
-    # The split by hand: 899.99 × 2/3 = 599.993… → 599.99 (A2 takes the leftover fen), 1000.00 × 2/3 → 666.67.
-    assert e["joint"] == (66667, 6668, 59999) and e["net"] == 1459999
+    # The split by hand: net 899.99 × 2/3 = 599.993… → 599.99 (A2 takes the leftover fen), costs 100.01 × 2/3 =
+    # 66.673… → 66.67, so gross 666.66 (599.99 + 66.67).
+    assert e["joint"] == (66666, 6667, 59999) and e["net"] == 1459999
     service = village_year_income(COUNTY, VILLAGE_A1, YEAR)
     assert [fen(str(service[k])) for k in ("gross", "costs", "net", "disposal")] == \
         [e["gross"], e["costs"], e["net"], e["disposal"]]
@@ -118,8 +120,8 @@ def test_village_year_figures_equal_the_service_and_the_entries(app, world, seed
         yuan(e["gross"]), yuan(e["costs"]), yuan(e["net"]), yuan(e["disposal"])]
     joint_row = re.search(r"联建光伏电站</td>(.*?)</tr>", html, re.S).group(1)
     assert "200 / 300" in joint_row
-    assert [yuan(x) for x in e["joint"]] == ["666.67", "66.68", "599.99"]
-    for figure in ("1,000.00", "100.01", "899.99", "666.67", "66.68", "599.99"):
+    assert [yuan(x) for x in e["joint"]] == ["666.66", "66.67", "599.99"]
+    for figure in ("1,000.00", "100.01", "899.99", "666.66", "66.67", "599.99"):
         assert figure in joint_row, figure
     assert "777.77" not in html and ">4,000.00<" not in html and "柳林村车间" not in html  # other year, other village
     assert "尚未清算" in html and "该年度尚未制定分配方案" in html

@@ -9,8 +9,20 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from .money import MAX_AMOUNT, is_exact_cents, to_decimal
+from .validators import mask_personal_text
 
 _PLAIN_AMOUNT = re.compile(r"-?\d{1,16}(\.\d+)?", re.ASCII)  # digits and a point: no exponents, no commas
+
+
+class PersonalText(fields.String):
+    """Free text that may hold personal data typed in by a user (a reason, a use, a note): sent through the
+    privacy scan (``validators.mask_personal_text``) unless the service marked the object it belongs to
+    ``reveal_personal`` (only for auditors): masked is the default, so any other use is safe."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        text = super()._serialize(value, attr, obj, **kwargs)
+        reveal = obj.get("reveal_personal", False) if isinstance(obj, dict) else getattr(obj, "reveal_personal", False)
+        return text if reveal else mask_personal_text(text)
 
 
 class MoneyField(fields.Field):

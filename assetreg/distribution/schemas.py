@@ -4,7 +4,7 @@ fill requests and results, procedure steps, objections, public-welfare jobs and 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ..core.fields import Choice, DecimalString, Int, MoneyField, PageQuery, Text, page_schema
+from ..core.fields import Choice, DecimalString, Int, MoneyField, PageQuery, PersonalText, Text, page_schema
 from ..households.models import LABOUR
 from ..households.models import STATUSES as HOUSEHOLD_STATUSES
 from .models import JOB_POSTS, LINE_PURPOSES, PAY_CYCLES, PURPOSES, STATUSES, STEPS
@@ -91,7 +91,7 @@ class PlanLine(ma.Schema):
     household_number = fields.String(allow_none=True)
     person_name = fields.String()
     amount = MoneyField()
-    reason = fields.String(allow_none=True)
+    reason = PersonalText(allow_none=True)
     months = fields.Integer(allow_none=True)
     monthly_wage = MoneyField(allow_none=True)
     job_id = fields.Integer(allow_none=True)
@@ -103,8 +103,8 @@ class PlanAllocation(ma.Schema):
     purpose = fields.String()
     purpose_label = fields.Function(lambda a: PURPOSES[a.purpose])
     amount = MoneyField()
-    use = fields.String(allow_none=True)
-    note = fields.String(allow_none=True)
+    use = PersonalText(allow_none=True)
+    note = PersonalText(allow_none=True)
     lines_total = MoneyField()
     lines = fields.List(fields.Nested(PlanLine))
 
@@ -122,7 +122,7 @@ class PlanStep(ma.Schema):
     kind = fields.String()
     kind_label = fields.Function(lambda s: STEPS[s.kind])
     done_on = fields.Date()
-    minutes = fields.String(allow_none=True)
+    minutes = PersonalText(allow_none=True)
     document = fields.String(allow_none=True)
     members_due = fields.Integer(allow_none=True)
     members_present = fields.Integer(allow_none=True)
@@ -163,7 +163,7 @@ class Plan(PlanSummary):
     pv_net = MoneyField(metadata={"description": "the part of settled_net from PV stations (basis: P23)"})
     unallocated = MoneyField(metadata={"description": "available − allocated"})
     available_at = fields.DateTime()
-    note = fields.String(allow_none=True)
+    note = PersonalText(allow_none=True)
     is_editable = fields.Boolean()
     next_step = fields.String(allow_none=True)
     next_step_label = fields.Function(lambda p: STEPS[p.next_step] if p.next_step else None)
@@ -218,7 +218,7 @@ class PlanFillLine(ma.Schema):
     household_id = fields.Integer()
     person_name = fields.String()
     amount = MoneyField()
-    reason = fields.String(allow_none=True)
+    reason = PersonalText(allow_none=True)
     months = fields.Integer(allow_none=True)
     monthly_wage = MoneyField(allow_none=True)
     job_id = fields.Integer(allow_none=True)
@@ -269,10 +269,10 @@ class PlanObjection(ma.Schema):
     id = fields.Integer()
     plan_id = fields.Integer()
     raised_on = fields.Date()
-    raised_by = fields.String(allow_none=True)
-    content = fields.String()
+    raised_by = PersonalText(allow_none=True)
+    content = PersonalText()
     is_open = fields.Boolean()
-    answer = fields.String(allow_none=True)
+    answer = PersonalText(allow_none=True)
     answered_on = fields.Date(allow_none=True)
     answered_by_id = fields.Integer(allow_none=True)
     recorded_by_id = fields.Integer(allow_none=True)

@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from ..assets.models import Asset
 from ..changelog.services import record_change, snapshot
-from ..core.access import WRITERS, require_write, scope_clause
+from ..core.access import WRITERS, require_write, scope_clause, sees_unmasked
 from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
 from ..core.money import ZERO
 from ..core.time import now_utc, today_local
@@ -267,7 +267,7 @@ def get_plan(user, plan_id: int) -> DistributionPlan:
     plan = _load(user, plan_id)
     if plan is None:
         raise NotFound("未找到该分配方案")
-    return annotate(plan)
+    return annotate(plan, user)
 
 
 def _plan_for_write(user, plan_id: int, roles: set[str]) -> DistributionPlan:
@@ -318,8 +318,10 @@ def plan_warnings(plan: DistributionPlan) -> list[dict]:
     return out
 
 
-def annotate(plan: DistributionPlan) -> DistributionPlan:
-    """Derived figures for the output: village name, next step, notice period, warnings, household numbers."""
+def annotate(plan: DistributionPlan, user) -> DistributionPlan:
+    """Derived figures for the output: village name, next step, notice period, warnings, household numbers;
+    free text (a line's reason, an allocation's use and note, the plan's note, steps' minutes, objections)
+    unmasked for auditors only (the output schemas mask unless told otherwise)."""
     plan.village_name = _village_names([plan.village_code]).get(plan.village_code)
     plan.next_step = rules.next_step([s.kind for s in plan.steps])
     notice = plan.step("notice")
@@ -331,9 +333,15 @@ def annotate(plan: DistributionPlan) -> DistributionPlan:
     ids = {li.household_id for a in plan.allocations for li in a.lines}
     numbers = dict(db.session.execute(sa.select(Household.id, Household.number).where(
         Household.id.in_(sorted(ids)))).all()) if ids else {}
+    reveal = sees_unmasked(user)
+    plan.reveal_personal = reveal
+    for child in (*plan.steps, *plan.objections):
+        child.reveal_personal = reveal
     for a in plan.allocations:
+        a.reveal_personal = reveal
         for li in a.lines:
             li.household_number = numbers.get(li.household_id)
+            li.reveal_personal = reveal
     # Hold the annotated children: the view commits (expiring the plan) before dumping it, and the reload
     # must find these same objects in the identity map rather than fresh ones without the annotations.
     plan._annotated = [(a, list(a.lines)) for a in plan.allocations]
@@ -412,7 +420,7 @@ def update_plan(user, plan_id: int, data: dict, *, if_match: int | None = None) 
     _touch(plan)
     db.session.flush()
     _log(user, plan, "update", before, _snapshot(plan))
-    return annotate(plan)
+    return annotate(plan, user)
 
 
 def _village_households(plan: DistributionPlan, ids) -> dict[int, str]:
@@ -486,7 +494,7 @@ def set_allocations(user, plan_id: int, allocations: list[dict], *, version: int
     _touch(plan)
     db.session.flush()
     _log(user, plan, "set_allocations", before, _log_allocations(plan))
-    return annotate(plan)
+    return annotate(plan, user)
 
 
 # --- fill helpers ----------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from ..changelog.models import ChangeLogEntry
 from ..core.access import Scope, level_of
 from ..core.spreadsheets import Workbook, csv_cell
 from ..core.time import LOCAL_TZ
-from ..core.validators import mask_card_number, mask_id_number, mask_mobile
+from ..core.validators import mask_card_number, mask_id_number, mask_mobile, mask_personal_text
 from ..custody.models import OPERATION_MODES, RISK_RATINGS, AssetCustody, AssetOperation
 from ..distribution.models import LINE_PURPOSES, PURPOSES, DistributionPlan, PlanAllocation, PlanLine, PlanStep
 from ..distribution.models import STATUSES as PLAN_STATUSES
@@ -101,18 +100,8 @@ def mobile(value: str | None, ctx: Ctx) -> str | None:
     return value if ctx.unmask or not value else mask_mobile(value)
 
 
-_ID_RE = re.compile(r"(?<![0-9])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
-_CARD_RE = re.compile(r"(?<![0-9])[0-9]{12,15}([0-9]{4})(?![0-9])")
-_MOBILE_RE = re.compile(r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])")
 _PERSONAL_KEYS = {"head_id_number": mask_id_number, "id_number": mask_id_number, "bank_card": mask_card_number,
                   "phone": mask_mobile}
-
-
-def mask_text(text: str) -> str:
-    """Mask every ID, card or mobile number found in free text (ID first: it contains the others)."""
-    text = _ID_RE.sub(lambda m: m.group(1) + "********" + m.group(2), text)
-    text = _CARD_RE.sub(lambda m: "*" * (len(m.group(0)) - 4) + m.group(1), text)
-    return _MOBILE_RE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
 
 
 def mask_json(value: Any) -> Any:
@@ -126,7 +115,7 @@ def mask_json(value: Any) -> Any:
     if isinstance(value, list):
         return [mask_json(v) for v in value]
     if isinstance(value, str):
-        return mask_text(value)
+        return mask_personal_text(value)
     return value
 
 
@@ -148,10 +137,33 @@ class Col:
     header: str
     width: float = 12
     kind: str = "text"  # text | money | int | date | datetime
+    code: bool = False  # an identifier (asset code, household number, voucher …): never personal, never masked
 
 
 def _cols(*spec) -> tuple[Col, ...]:
     return tuple(Col(*s) for s in spec)
+
+
+def mask_cells(values: tuple, columns: tuple[Col, ...], ctx: Ctx) -> tuple:
+    """A built row as a masked reader gets it: every text cell but an identifier goes through the privacy
+    scan (``core.validators.mask_personal_text``), so an ID, card or mobile number typed into a reason,
+    a note or a name comes out masked; auditors get the row as it is (DOMAIN.md §1, §7)."""
+    return _mask_at(values, free_text(columns, ctx))
+
+
+def free_text(columns: tuple[Col, ...], ctx: Ctx) -> tuple[int, ...]:
+    """The positions ``mask_cells`` masks (none for an auditor)."""
+    return () if ctx.unmask else tuple(i for i, c in enumerate(columns) if c.kind == "text" and not c.code)
+
+
+def _mask_at(values: tuple, positions: tuple[int, ...]) -> tuple:
+    if not positions:
+        return values
+    out = list(values)
+    for i in positions:
+        if isinstance(out[i], str):
+            out[i] = mask_personal_text(out[i])
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -197,9 +209,9 @@ def assets_query(scope: ExportScope) -> sa.Select:
 
 
 ASSET_COLUMNS = _cols(
-    ("资产编号", 22), ("资产名称", 30), ("类别", 8), ("子类", 12), ("乡镇", 12), ("村", 12), ("管理层级", 8),
-    ("到户农户编号", 18), ("户主", 8), ("项目名称", 26), ("项目年度", 8, "int"), ("立项批复文号", 20),
-    ("竣工日期", 11, "date"), ("数量", 9, "text"), ("单位", 6), ("原值（元）", 15, "money"),
+    ("资产编号", 22, "text", True), ("资产名称", 30), ("类别", 8), ("子类", 12), ("乡镇", 12), ("村", 12), ("管理层级", 8),
+    ("到户农户编号", 18, "text", True), ("户主", 8), ("项目名称", 26), ("项目年度", 8, "int"), ("立项批复文号", 20, "text", True),
+    ("竣工日期", 11, "date"), ("数量", 9, "text", True), ("单位", 6), ("原值（元）", 15, "money"),
     *[(f"{label}（元）", 14, "money") for label in FUNDING_SOURCES.values()],
     ("资金来源合计（元）", 15, "money"), ("折旧年限", 8, "int"), ("状态", 8), ("状态日期", 11, "date"),
     ("备注", 20))
@@ -233,8 +245,8 @@ def rights_query(scope: ExportScope) -> sa.Select:
             .order_by(Asset.code, AssetRight.id))
 
 
-RIGHT_COLUMNS = _cols(("资产编号", 22), ("资产名称", 30), ("权利", 8), ("持有人类型", 14), ("持有人", 30),
-                      ("统一社会信用代码", 21), ("农户编号", 18), ("依据文件", 20), ("生效日期", 11, "date"),
+RIGHT_COLUMNS = _cols(("资产编号", 22, "text", True), ("资产名称", 30), ("权利", 8), ("持有人类型", 14), ("持有人", 30),
+                      ("统一社会信用代码", 21, "text", True), ("农户编号", 18, "text", True), ("依据文件", 20), ("生效日期", 11, "date"),
                       ("终止日期", 11, "date"), ("状态", 6))
 
 
@@ -254,7 +266,7 @@ def custody_query(scope: ExportScope) -> sa.Select:
             .order_by(Asset.code, c.id))
 
 
-CUSTODY_COLUMNS = _cols(("资产编号", 22), ("资产名称", 30), ("管护主体", 24), ("管护责任人", 10), ("联系电话", 14),
+CUSTODY_COLUMNS = _cols(("资产编号", 22, "text", True), ("资产名称", 30), ("管护主体", 24), ("管护责任人", 10), ("联系电话", 14),
                         ("管护标准", 40), ("年度管护经费（元）", 15, "money"), ("经费来源", 16),
                         ("期限起", 11, "date"), ("期限止", 11, "date"), ("状态", 8))
 
@@ -276,8 +288,8 @@ def operations_query(scope: ExportScope) -> sa.Select:
             .order_by(Asset.code, o.id))
 
 
-OPERATION_COLUMNS = _cols(("资产编号", 22), ("资产名称", 30), ("经营方式", 10), ("经营主体", 30),
-                          ("统一社会信用代码", 21), ("合同编号", 20), ("期限起", 11, "date"), ("期限止", 11, "date"),
+OPERATION_COLUMNS = _cols(("资产编号", 22, "text", True), ("资产名称", 30), ("经营方式", 10), ("经营主体", 30),
+                          ("统一社会信用代码", 21, "text", True), ("合同编号", 20, "text", True), ("期限起", 11, "date"), ("期限止", 11, "date"),
                           ("约定年收益（元）", 15, "money"), ("保底收益（元）", 15, "money"), ("风险等级", 8),
                           ("风险评估日期", 12, "date"), ("状态", 8))
 
@@ -299,11 +311,11 @@ def income_query(scope: ExportScope) -> sa.Select:
             .order_by(e.id))
 
 
-INCOME_COLUMNS = _cols(("流水号", 10, "int"), ("资产编号", 22), ("资产名称", 30), ("乡镇", 12), ("村", 12),
+INCOME_COLUMNS = _cols(("流水号", 10, "int"), ("资产编号", 22, "text", True), ("资产名称", 30), ("乡镇", 12), ("村", 12),
                        ("收支", 6), ("类别", 12), ("所属年度", 8, "int"), ("所属月份", 8, "int"),
                        ("所属季度", 8, "int"), ("到账日期", 11, "date"), ("登记金额（元）", 14, "money"),
                        ("收入（元）", 14, "money"), ("扣除（元）", 14, "money"), ("处置收入（元）", 14, "money"),
-                       ("付款方/收款方", 28), ("凭证号", 16), ("冲销原流水号", 12, "int"), ("冲销原因", 24),
+                       ("付款方/收款方", 28), ("凭证号", 16, "text", True), ("冲销原流水号", 12, "int"), ("冲销原因", 24),
                        ("以前年度调整", 8), ("调整日期", 11, "date"), ("备注", 20))
 INCOME_YEAR, INCOME_GROSS, INCOME_COSTS, INCOME_DISPOSAL = 7, 12, 13, 14
 
@@ -419,7 +431,7 @@ def lines_query(scope: ExportScope) -> sa.Select:
 
 
 LINE_COLUMNS = _cols(("乡镇", 12), ("村", 12), ("年度", 6, "int"), ("方案编号", 9, "int"), ("用途", 12),
-                     ("序号", 6, "int"), ("农户编号", 18), ("户主", 8), ("领取人", 8), ("身份证号", 21),
+                     ("序号", 6, "int"), ("农户编号", 18, "text", True), ("户主", 8), ("领取人", 8), ("身份证号", 21),
                      ("一卡通账号", 22), ("联系电话", 14), ("金额（元）", 13, "money"), ("月数", 6, "int"),
                      ("月标准（元）", 12, "money"), ("事由", 30))
 LINE_PURPOSE, LINE_AMOUNT = 4, 12
@@ -441,7 +453,7 @@ def audits_query(scope: ExportScope) -> sa.Select:
             .order_by(Audit.year, Asset.code))
 
 
-AUDIT_COLUMNS = _cols(("资产编号", 22), ("资产名称", 30), ("乡镇", 12), ("村", 12), ("审计年度", 8, "int"),
+AUDIT_COLUMNS = _cols(("资产编号", 22, "text", True), ("资产名称", 30), ("乡镇", 12), ("村", 12), ("审计年度", 8, "int"),
                       ("审计单位", 24), ("审计日期", 11, "date"), ("审计结论", 10), ("审计发现", 40))
 
 
@@ -462,7 +474,7 @@ def problems_query(scope: ExportScope) -> sa.Select:
             .order_by(pr.raised_on, pr.id))
 
 
-PROBLEM_COLUMNS = _cols(("问题编号", 9, "int"), ("来源", 8), ("资产编号", 22), ("资产名称", 30), ("乡镇", 12),
+PROBLEM_COLUMNS = _cols(("问题编号", 9, "int"), ("来源", 8), ("资产编号", 22, "text", True), ("资产名称", 30), ("乡镇", 12),
                         ("村", 12), ("问题描述", 40), ("整改任务", 30), ("责任单位", 20), ("责任人", 8),
                         ("提出日期", 11, "date"), ("整改期限", 11, "date"), ("状态", 8),
                         ("整改完成日期", 12, "date"), ("销号日期", 11, "date"), ("是否逾期", 8))
@@ -635,7 +647,9 @@ def tie_out(exported: dict, database: dict) -> list[dict]:
 
 def stream_rows(conn: sa.Connection, stmt: sa.Select, chunk: int | None = None) -> Iterator:
     """Rows in chunks: a server-side cursor on PostgreSQL, the driver's own cursor on SQLite."""
-    result = conn.execution_options(stream_results=True, yield_per=chunk or CHUNK).execute(stmt)
+    # The options go on the statement: ``Connection.execution_options`` would change the caller's connection
+    # for good, and every later statement on it (a SAVEPOINT's rollback included) would open a cursor.
+    result = conn.execute(stmt.execution_options(stream_results=True, yield_per=chunk or CHUNK))
     try:
         yield from result.partitions()
     finally:
@@ -704,11 +718,12 @@ def write_ledger(conn: sa.Connection, scope: ExportScope, target, *, ctx: Ctx, s
                     _CONVERT.get(col.kind)) for col in sheet.columns]
         sink = _CsvSink(csv_files(sheet.csv_name), [c.header for c in sheet.columns]) if csv_files else None
         build, tally = sheet.build, (sheet.key if sheet.key in _TALLIED else None)
+        free = free_text(sheet.columns, ctx)
         r = 0
         try:
             for part in stream_rows(conn, sheet.query(scope), chunk):
                 for row in part:
-                    values = build(row, ctx)
+                    values = _mask_at(build(row, ctx), free)
                     r += 1
                     for c, v in enumerate(values):
                         if v is not None:

@@ -36,6 +36,7 @@ from ..assets.rules import HELD
 from ..core.access import level_of, town_of
 from ..core.money import ZERO
 from ..core.time import LOCAL_TZ
+from ..core.validators import find_unmasked
 from ..custody.models import AssetCustody, AssetOperation
 from ..distribution import rules as dist_rules
 from ..distribution.models import (
@@ -58,7 +59,6 @@ from ..households.models import Household
 from ..income import rules as income_rules
 from ..income.models import INCOME_KINDS, AssetShare, ContractReturn, IncomeEntry, Settlement
 from ..lists.models import DOCUMENT_KINDS, FIVE_SYSTEMS, ArchiveDocument, Regulation, RegulationPlace, RequiredDocument
-from ..notices.rules import find_unmasked
 from ..oversight.models import (
     APPROVERS,
     DEFAULT_DISPOSAL_ORDER,

@@ -30,6 +30,7 @@ from ..core.access import Scope, in_scope, require_write, town_of
 from ..core.errors import DomainError, NotFound
 from ..core.spreadsheets import Workbook
 from ..core.time import today_local
+from ..core.validators import mask_card_number, mask_id_number, mask_mobile, mask_personal_text
 from ..extensions import db
 from ..households import services as hs
 from ..households.models import Household
@@ -333,6 +334,25 @@ def cell_text(v) -> tuple[str, bool]:
 
 # --- the report ------------------------------------------------------------------------------
 
+# The report (JSON, page, XLSX) repeats what was uploaded: personal numbers come back masked, as in every
+# output but the auditor's export. A personal column by its own mask; a code column (division code, 户编号,
+# asset code, voucher: the template's text columns) as it is, being no one's personal data and often as
+# long as a card number; any other cell (free text, numbers, unknown columns) by the privacy scan.
+_PERSONAL_FIELDS = {"head_id_number": mask_id_number, "member_id_number": mask_id_number, "phone": mask_mobile,
+                    "bank_card": mask_card_number}
+_CODE_FIELDS = {c.field for k in t.KINDS.values() for c in k.columns if c.text} - set(_PERSONAL_FIELDS)
+
+
+def shown_value(field_name: str | None, value: str | None) -> str | None:
+    """An uploaded cell as the report may repeat it."""
+    if not value or field_name in _CODE_FIELDS:
+        return value
+    mask = _PERSONAL_FIELDS.get(field_name or "")
+    if mask and any(c.isdigit() for c in value):  # a number typed into the column, however malformed
+        return mask(value)
+    return mask_personal_text(value)
+
+
 @dataclass
 class ReportError:
     row: int  # as Excel shows it: the header is row 1, the first data row 2
@@ -341,6 +361,10 @@ class ReportError:
     value: str | None
     message: str
     col_index: int | None = None  # position in the file, for the error workbook
+
+    def __post_init__(self):
+        self.value = shown_value(self.field, self.value)
+        self.message = mask_personal_text(self.message)
 
 
 @dataclass
@@ -803,8 +827,8 @@ def _check_income(user, facts: rules.Facts, rows: list[rules.Row], present: set[
 # --- files: the error workbook and the templates ---------------------------------------------
 
 def report_xlsx(sheet: Sheet, report: Report) -> bytes:
-    """The uploaded rows as they were, bad cells filled red with a comment saying why, an extra
-    “错误说明” column per row, and a sheet listing every error."""
+    """The uploaded rows as they were (personal numbers masked: ``shown_value``), bad cells filled red with a
+    comment saying why, an extra “错误说明” column per row, and a sheet listing every error."""
     wb = Workbook()
     bad = wb.book.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", "border": 1})
     note = wb.book.add_format({"font_color": "#9C0006", "text_wrap": True})
@@ -816,8 +840,12 @@ def report_xlsx(sheet: Sheet, report: Report) -> bytes:
         if e.col_index is not None:
             by_cell.setdefault((e.row - 1, e.col_index), []).append(e.message)
         by_row.setdefault(e.row - 1, []).append(f"{e.column}：{e.message}")
+    header = sheet.grid[report.header_row - 1] if 0 < report.header_row <= len(sheet.grid) else []
+    field_at = {j: report.columns.get(str(h).strip()) for j, h in enumerate(header)}
     for i, values in enumerate(sheet.grid):
         for j, v in enumerate(values):
+            if i != report.header_row - 1:
+                v = shown_value(field_at.get(j), v)
             whys = by_cell.get((i, j))
             if whys:
                 ws.write_string(i, j, v, bad)

@@ -392,7 +392,8 @@ def asset_dues(user, asset_id: int, year: int) -> dict:
 # --- totals: income by year, the one ledger arithmetic ---------------------------------------
 # Every figure below is made of ``ledger_sums`` (SUMs of ``IncomeEntry.signed_amount``): gross, costs,
 # disposal; net = gross − costs. A village's part of a shared asset is the largest-remainder split of the
-# asset's figures by the shares in force that year (``rules.split_among``).
+# asset's figures by the shares in force that year (``rules.split_figures``: the net as ``split_among``
+# gives it, and no negative gross or costs part).
 
 @dataclass
 class Totals:
@@ -463,20 +464,18 @@ def _village_years(county_code: str, village_code: str, where: list) -> dict[int
             if village_code not in weights:
                 continue  # shared that year among other villages only
             weight, weight_total = weights[village_code], sum(weights.values(), Decimal(0))
-            part = rules.split_among(t.net, in_force)[village_code]
-            gross_part = rules.split_among(t.gross, in_force)[village_code]
-            disposal_part = rules.split_among(t.disposal, in_force)[village_code]
+            mine = rules.split_figures(t.gross, t.costs, t.disposal, in_force)[village_code]
         elif row.village_code == village_code:
             weight = weight_total = Decimal(1)
-            part, gross_part, disposal_part = t.net, t.gross, t.disposal
+            mine = rules.Part(t.gross, t.costs, t.net, t.disposal)
         else:
             continue  # shared with this village in other years only
         years.setdefault(row.period_year, {"lines": []})["lines"].append({
             "asset_id": row.asset_id, "asset_code": row.code, "asset_name": row.name,
             "gross": t.gross, "costs": t.costs, "net": t.net, "disposal": t.disposal,
             "share_weight": weight, "share_total": weight_total, "is_shared": bool(in_force),
-            "part": part, "gross_part": gross_part, "costs_part": gross_part - part,
-            "disposal_part": disposal_part,
+            "part": mine.net, "gross_part": mine.gross, "costs_part": mine.costs,
+            "disposal_part": mine.disposal,
         })
     for year in years.values():
         year["lines"].sort(key=lambda ln: ln["asset_code"])
@@ -497,10 +496,8 @@ def _town_years(county_code: str, town_code: str, where: list) -> dict[int, dict
         t = Totals.of(row)
         in_force = _shares_in(shares.get(row.asset_id), row.period_year)
         if in_force:
-            net = rules.split_among(t.net, in_force)
-            gross = rules.split_among(t.gross, in_force)
-            disposal = rules.split_among(t.disposal, in_force)
-            split = {v: (gross[v], gross[v] - net[v], disposal[v]) for v in net}
+            split = {v: (p.gross, p.costs, p.disposal)
+                     for v, p in rules.split_figures(t.gross, t.costs, t.disposal, in_force).items()}
         else:
             split = {row.village_code: (t.gross, t.costs, t.disposal)}  # village None: the town's own
         year = years.setdefault(row.period_year, {"lines": [], "total": Totals(), "parts": {}})
