@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -82,7 +83,8 @@ class Tally:
     operations: int = 0
     examples: int = 0
     failures: dict = field(default_factory=dict)  # (role, operation, what) → the first case that showed it
-    seconds: float = 0.0
+    statuses: dict = field(default_factory=lambda: defaultdict(Counter))  # (role, operation) → status → n
+    refusals: dict = field(default_factory=dict)  # (role, operation) → what a valid case was first refused for
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +113,13 @@ def fuzz(app, tmp_path_factory):
                 path_values = {name: site.ids[key] for name, key in PATH_IDS.items()}
                 path_values["code"] = VILLAGE_A1
                 path_values["job_id"] = site.ids["job"]
+                anchors = {"asset_id": site.asset, "household_id": site.household, "audit_id": site.audit,
+                           "inspection_id": site.inspection, "file_id": site.file, "plan_id": site.plan,
+                           "village_code": VILLAGE_A1, "town_code": site.town, "place_code": VILLAGE_A1,
+                           "issuer_code": VILLAGE_A1, "scope": VILLAGE_A1, "place_codes": [VILLAGE_A1],
+                           "household_ids": [site.household]}
                 yield SimpleNamespace(app=app, site=site, tokens=tokens, schema=schema, path_values=path_values,
-                                      export_job=site.ids["export_job"], tally=Tally())
+                                      anchors=anchors, export_job=site.ids["export_job"], tally=Tally())
         finally:
             clock.freeze(frozen)
 
@@ -137,17 +144,32 @@ def _more_of_the_site(f: Factory, world, site) -> None:
     db.session.commit()
 
 
-def _strategy(fuzz, operation, mode: GenerationMode):
+def _strategy(fuzz, operation, mode: GenerationMode, headers: dict):
+    """Cases of ``operation`` naming the site's objects in the path. An invalid case is invalid in its query
+    or body while there is one (the token always sent); one of an operation without either is a call
+    without the token (401)."""
+    if mode == GenerationMode.NEGATIVE and not (len(operation.body) or len(operation.query)):
+        headers = None
     path = dict(fuzz.path_values)
     if operation.path.startswith("/api/v1/exports/"):
         path["job_id"] = fuzz.export_job
     names = {p.name for p in operation.path_parameters}
     fixed = {k: v for k, v in path.items() if k in names}
     paths = [{**fixed, "kind": kind} for kind in IMPORT_KINDS] if "kind" in names else [fixed]
-    strategies = [operation.as_strategy(generation_mode=mode, path_parameters=p) for p in paths]
+    strategies = [operation.as_strategy(generation_mode=mode, path_parameters=p, headers=headers) for p in paths]
     if mode == GenerationMode.POSITIVE and "year" in {p.name for p in operation.query}:
-        strategies.append(operation.as_strategy(generation_mode=mode, path_parameters=paths[0], query={"year": YEAR}))
+        strategies.append(operation.as_strategy(generation_mode=mode, path_parameters=paths[0], headers=headers,
+                                                query={"year": YEAR}))
     return st.one_of(*strategies)
+
+
+def _anchor(value, anchors: dict):
+    """``value`` with every reference it names (an asset, a household, a village…) turned into the site's."""
+    if isinstance(value, dict):
+        return {k: anchors[k] if k in anchors else _anchor(v, anchors) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_anchor(v, anchors) for v in value]
+    return value
 
 
 def _describe(case) -> str:
@@ -176,14 +198,22 @@ def run_operation(fuzz, role: str, operation, mode: GenerationMode, examples: in
 
     @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck), print_blob=False)
-    @given(case=_strategy(fuzz, operation, mode))
-    def one(case):
+    @given(case=_strategy(fuzz, operation, mode, headers), anchored=st.booleans())
+    def one(case, anchored):
         tally.examples += 1
+        if anchored and mode == GenerationMode.POSITIVE:  # half the valid cases name the site's objects
+            if isinstance(case.body, dict | list):
+                case.body = _anchor(case.body, fuzz.anchors)
+            if case.query:
+                case.query = _anchor(case.query, fuzz.anchors)
         try:
             response = case.call(app=app, session=client, headers=headers)
         except Exception as exc:  # TESTING propagates what would be a 500
             record(f"server error: {_app_frame(exc)}", case)
             return
+        tally.statuses[(role, label)][response.status_code] += 1
+        if mode == GenerationMode.POSITIVE and response.status_code in (400, 422):
+            tally.refusals.setdefault((role, label), response.text[:300])
         try:
             case.validate_response(response, checks=CHECKS, headers=headers)
         except FailureGroup as group:
@@ -205,11 +235,16 @@ def test_every_operation_conforms_for(fuzz, role):
             with outer.savepoint():
                 run_operation(fuzz, role, operation, mode, examples)
     fuzz.tally.operations += len(operations)
-    fuzz.tally.seconds += time.monotonic() - started
     mine = {k: v for k, v in fuzz.tally.failures.items() if k[0] == role}
     failed_ops = {k[1] for k in mine}
-    print(f"\nfuzz {role}: {len(operations)} operations, {fuzz.tally.examples} examples so far, "
-          f"{len(failed_ops)} operations failing, {time.monotonic() - started:.1f}s")
+    statuses = {op: c for (r, op), c in fuzz.tally.statuses.items() if r == role}
+    done = sorted(op for op, c in statuses.items() if any(200 <= code < 300 for code in c))
+    print(f"\nfuzz {role}: {len(operations)} operations, {sum(sum(c.values()) for c in statuses.values())} "
+          f"answers ({fuzz.tally.examples} examples so far), {len(done)} operations answered 2xx, "
+          f"{len(failed_ops)} failing, {time.monotonic() - started:.1f}s")
+    if os.environ.get("ASSETREG_FUZZ_STATUSES"):
+        for op, c in sorted(statuses.items()):
+            print(f"  {op}: {dict(sorted(c.items()))} {fuzz.tally.refusals.get((role, op), '')}")
     assert not mine, f"{len(failed_ops)} of {len(operations)} operations fail as {role}:\n" + "\n".join(
         f"  {op} — {what}\n      e.g. {case}" for (_, op, what), case in sorted(mine.items()))
 

@@ -17,7 +17,7 @@ _PLAIN_AMOUNT = re.compile(r"-?\d{1,16}(\.\d+)?", re.ASCII)  # digits and a poin
 def decimal_pattern(places: int, *, signed: bool) -> str:
     """The documented form of a decimal sent as a string: an optional minus (``signed``), digits, and at
     most ``places`` decimals after a point. An ECMA regex, as OpenAPI reads them."""
-    return ("^-?" if signed else "^") + rf"\d{{1,16}}(\.\d{{1,{places}}})?$"
+    return ("^-?" if signed else "^") + rf"[0-9]{{1,16}}(\.[0-9]{{1,{places}}})?$"  # [0-9]: ASCII in any dialect
 
 
 class Matches(validate.Regexp):
@@ -88,6 +88,12 @@ class DecimalString(fields.Decimal):
 
     Extra decimal places are refused, not silently rounded."""
 
+    default_error_messages = {
+        "invalid": "应为数字，例如 \"12.5\"",
+        "too_large": "数值过大",
+        "special": "应为数字，例如 \"12.5\"",
+    }
+
     def __init__(self, places: int, min_value=0, max_value=10**12, **kwargs):
         super().__init__(as_string=True, allow_nan=False, **kwargs)
         self.max_places = places
@@ -105,7 +111,7 @@ class DecimalString(fields.Decimal):
         d = super()._deserialize(value, attr, data, **kwargs)
         if d is not None:
             if abs(d) > Decimal(10) ** 15:
-                raise self.make_error("invalid")
+                raise self.make_error("too_large")
             if d != d.quantize(Decimal(1).scaleb(-self.max_places)):
                 raise ma.ValidationError(f"最多{self.max_places}位小数")
             if not self.min_value <= d <= self.max_value:
