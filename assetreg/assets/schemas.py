@@ -78,7 +78,7 @@ class Asset(ma.Schema):
     completed_on = fields.Date(allow_none=True)
     original_value = MoneyField()
     fundings = fields.List(fields.Nested(FundingOut))
-    quantity = fields.Decimal(as_string=True, allow_none=True)
+    quantity = DecimalString(3, allow_none=True)
     unit = fields.String(allow_none=True)
     useful_life_years = fields.Integer(allow_none=True)
     status = fields.String()
@@ -151,4 +151,4 @@ class DepreciationPolicyIn(ma.Schema):
 class DepreciationPolicy(ma.Schema):
     subtype = fields.String()
     useful_life_years = fields.Integer()
-    residual_rate = fields.Decimal(as_string=True)
+    residual_rate = DecimalString(4, max_value="0.9999")

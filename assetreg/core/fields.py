@@ -1,4 +1,5 @@
-"""Shared marshmallow building blocks: money as strings, bounded text, pagination, error shape."""
+"""Shared marshmallow building blocks: money and other decimals as strings, bounded text, whole-string
+patterns, pagination, error shape. What a field documents (OpenAPI) is what it checks."""
 
 from __future__ import annotations
 
@@ -25,8 +26,32 @@ class PersonalText(fields.String):
         return text if reveal else mask_personal_text(text)
 
 
+def decimal_pattern(places: int, *, signed: bool) -> str:
+    """The documented form of a decimal sent as a string: an optional minus (``signed``), digits, and at
+    most ``places`` decimals after a point. An ECMA regex, as OpenAPI reads them."""
+    return ("^-?" if signed else "^") + rf"[0-9]{{1,16}}(\.[0-9]{{1,{places}}})?$"  # [0-9]: ASCII in any dialect
+
+
+class Matches(validate.Regexp):
+    """The whole string matches ``pattern`` (written ``^…$``, documented as it is: OpenAPI reads ECMA
+    regexes). Checked with ``fullmatch`` and ASCII classes so that Python agrees with the document: its
+    ``$`` would also match before a final newline, and its ``\\d`` any Unicode digit."""
+
+    def __init__(self, pattern: str, *, error: str | None = None):
+        if not (pattern.startswith("^") and pattern.endswith("$")):
+            raise ValueError(f"a whole-string pattern is written ^…$: {pattern!r}")
+        super().__init__(pattern, flags=re.ASCII, error=error)
+
+    def __call__(self, value: str) -> str:
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
+
+
 class MoneyField(fields.Field):
-    """Yuan with at most two decimals. Accepts a string or an integer; never a float. Dumps a string."""
+    """Yuan with at most two decimals. Accepts a string or an integer; never a float. Dumps a string
+    ("1234.56"). Documented as a string with ``decimal_pattern(2)``, a sign allowed: a field that refuses
+    negatives says so when it loads (an output amount such as a net may be negative)."""
 
     default_error_messages = {
         "invalid": "应为金额，例如 \"1234.56\"",
@@ -40,6 +65,7 @@ class MoneyField(fields.Field):
         self.allow_negative = allow_negative
         self.metadata.setdefault("type", "string")
         self.metadata.setdefault("format", "decimal")
+        self.metadata.setdefault("pattern", decimal_pattern(2, signed=True))
         self.metadata.setdefault("example", "1234.56")
 
     def _serialize(self, value, attr, obj, **kwargs):
@@ -68,9 +94,17 @@ class MoneyField(fields.Field):
 
 
 class DecimalString(fields.Decimal):
-    """A bounded decimal for non-money quantities (rates, quantities), dumped as a string.
+    """A bounded decimal that is not money (quantities, rates, shares, weights), dumped as a string
+    ("60.0000"), documented as one (``decimal_pattern``). The one field for such a value, in and out:
+    marshmallow's own ``Decimal`` would document a JSON number (tests/test_openapi.py checks).
 
     Extra decimal places are refused, not silently rounded."""
+
+    default_error_messages = {
+        "invalid": "应为数字，例如 \"12.5\"",
+        "too_large": "数值过大",
+        "special": "应为数字，例如 \"12.5\"",
+    }
 
     def __init__(self, places: int, min_value=0, max_value=10**12, **kwargs):
         super().__init__(as_string=True, allow_nan=False, **kwargs)
@@ -78,6 +112,7 @@ class DecimalString(fields.Decimal):
         self.min_value, self.max_value = Decimal(min_value), Decimal(max_value)
         self.metadata.setdefault("type", "string")
         self.metadata.setdefault("format", "decimal")
+        self.metadata.setdefault("pattern", decimal_pattern(places, signed=self.min_value < 0))
         self.metadata.setdefault("description", f"decimal string, {min_value} to {max_value}, at most {places} places")
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -88,7 +123,7 @@ class DecimalString(fields.Decimal):
         d = super()._deserialize(value, attr, data, **kwargs)
         if d is not None:
             if abs(d) > Decimal(10) ** 15:
-                raise self.make_error("invalid")
+                raise self.make_error("too_large")
             if d != d.quantize(Decimal(1).scaleb(-self.max_places)):
                 raise ma.ValidationError(f"最多{self.max_places}位小数")
             if not self.min_value <= d <= self.max_value:

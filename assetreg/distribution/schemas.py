@@ -28,7 +28,7 @@ class DistributionPolicyIn(ma.Schema):
 
 class DistributionPolicy(ma.Schema):
     county_code = fields.String()
-    pv_public_min_share = fields.Decimal(as_string=True)
+    pv_public_min_share = DecimalString(4, max_value=1)
     forbidden_uses = fields.List(fields.String())
     min_notice_days = fields.Integer()
     complaint_phone = fields.String()

@@ -4,7 +4,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..core.access import PLACE_CODE_MESSAGE, PLACE_CODE_PATTERN
-from ..core.fields import Choice
+from ..core.fields import Choice, Matches
 from .models import JOB_STATUSES
 from .services import KINDS
 
@@ -12,9 +12,9 @@ from .services import KINDS
 class ExportRequest(ma.Schema):
     # bounded strings (max 12 and 9 characters), their shape checked here, their values in services
     scope = fields.String(required=True, metadata={"example": "431299100"}, validate=[
-        validate.Length(max=12), validate.Regexp(PLACE_CODE_PATTERN, error=PLACE_CODE_MESSAGE)])
+        validate.Length(max=12), Matches(PLACE_CODE_PATTERN, error=PLACE_CODE_MESSAGE)])
     years = fields.String(required=True, metadata={"example": "2021-2025"}, validate=[
-        validate.Length(max=9), validate.Regexp(r"^\d{4}(-\d{4})?$", error="应为 2021-2025 或 2023 这样的年度或年度范围")])
+        validate.Length(max=9), Matches(r"^\d{4}(-\d{4})?$", error="应为 2021-2025 或 2023 这样的年度或年度范围")])
 
 
 class ExportPageRequest(ExportRequest):

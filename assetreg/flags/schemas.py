@@ -5,10 +5,10 @@ from marshmallow import fields, validate
 
 from ..assets.models import CATEGORIES as ASSET_CATEGORIES
 from ..core.access import TOWN_CODE_PATTERN
-from ..core.fields import Choice, PageQuery, Text, page_schema
+from ..core.fields import Choice, Matches, PageQuery, Text, page_schema
 from .rules import CATEGORIES, RULES, SEVERITIES, SUBJECTS
 
-_CODE = {"validate": validate.Regexp(r"^\d{6}(\d{3}(\d{3})?)?$", error="应为6、9或12位区划代码")}
+_CODE = {"validate": Matches(r"^\d{6}(\d{3}(\d{3})?)?$", error="应为6、9或12位区划代码")}
 
 
 class FlagFilters(ma.Schema):
@@ -17,8 +17,8 @@ class FlagFilters(ma.Schema):
     as_of = fields.Date(metadata={"description": "evaluate as of this day (default: today)"})
     rule = Choice(sorted(RULES))
     severity = Choice(SEVERITIES)
-    town_code = fields.String(validate=validate.Regexp(TOWN_CODE_PATTERN, error="应为9位乡镇代码"))
-    village_code = fields.String(validate=validate.Regexp(r"^\d{12}$", error="应为12位村代码"))
+    town_code = fields.String(validate=Matches(TOWN_CODE_PATTERN, error="应为9位乡镇代码"))
+    village_code = fields.String(validate=Matches(r"^\d{12}$", error="应为12位村代码"))
     category = Choice(CATEGORIES, metadata={"description": "rule category"})
     asset_category = Choice(ASSET_CATEGORIES)
     acknowledged = fields.Boolean()

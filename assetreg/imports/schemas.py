@@ -1,10 +1,10 @@
 """Import schemas: the upload (multipart), the query (dry run, report format), the report."""
 
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import fields
 from werkzeug.datastructures import FileStorage
 
-from ..core.fields import Choice
+from ..core.fields import Choice, Matches
 from .templates import KINDS
 
 
@@ -42,7 +42,7 @@ class ImportPageCheck(ma.Schema):
 class ImportStaged(ImportPageCheck):
     """A checked upload to commit, or whose error workbook to fetch: named by its SHA-256."""
 
-    upload = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$", error="上传文件标识无效"))
+    upload = fields.String(required=True, validate=Matches(r"^[0-9a-f]{64}$", error="上传文件标识无效"))
 
 
 class ImportErrorOut(ma.Schema):

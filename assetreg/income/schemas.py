@@ -113,7 +113,7 @@ class AssetShare(ma.Schema):
     id = fields.Integer()
     asset_id = fields.Integer()
     village_code = fields.String()
-    weight = fields.Decimal(as_string=True)
+    weight = DecimalString(4, min_value="0.0001", max_value=10**9)
     basis = fields.String(allow_none=True)
     from_year = fields.Integer(allow_none=True)
     to_year = fields.Integer(allow_none=True)
@@ -153,7 +153,7 @@ class ContractReturn(ma.Schema):
     basis = fields.String()
     basis_label = fields.Function(lambda c: RETURN_BASES[c.basis])
     principal = MoneyField(allow_none=True)
-    annual_rate_percent = fields.Decimal(as_string=True, allow_none=True)
+    annual_rate_percent = DecimalString(4, max_value=100, allow_none=True)
     amount = MoneyField(allow_none=True)
     period = fields.String()
     start_on = fields.Date()
@@ -201,7 +201,7 @@ class IncomeByKind(IncomeKindAmount):
 
 class IncomeSplitPart(ma.Schema):
     village_code = fields.String()
-    share_weight = fields.Decimal(as_string=True)
+    share_weight = DecimalString(4)
     part = MoneyField()
 
 
@@ -227,8 +227,8 @@ class VillageIncomeLine(ma.Schema):
     net = MoneyField()
     disposal = MoneyField()
     is_shared = fields.Boolean()
-    share_weight = fields.Decimal(as_string=True)
-    share_total = fields.Decimal(as_string=True)
+    share_weight = DecimalString(4)
+    share_total = DecimalString(4)
     part = MoneyField()
     gross_part = MoneyField()
     costs_part = MoneyField()

@@ -6,10 +6,10 @@ from marshmallow import fields, validate
 
 from ..assets.models import CATEGORIES, STATUSES
 from ..core.access import PLACE_CODE_MESSAGE, PLACE_CODE_PATTERN
-from ..core.fields import Choice, Int, MoneyField, PageQuery, Text, page_schema
+from ..core.fields import Choice, Int, Matches, MoneyField, PageQuery, Text, page_schema
 from .models import DOCUMENT_KINDS, FIVE_SYSTEMS, LEVELS, REGULATION_CATEGORIES
 
-_CODE = validate.Regexp(PLACE_CODE_PATTERN, error=PLACE_CODE_MESSAGE)
+_CODE = Matches(PLACE_CODE_PATTERN, error=PLACE_CODE_MESSAGE)
 
 
 def PlaceCode(**kw):

@@ -3,7 +3,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ..core.fields import Choice, Int, MoneyField, PageQuery, Text, page_schema
+from ..core.fields import Choice, Int, Matches, MoneyField, PageQuery, Text, page_schema
 from .models import (
     APPROVERS,
     AUDIT_CONCLUSIONS,
@@ -136,10 +136,10 @@ class ProblemCreate(ma.Schema):
     source = Choice(PROBLEM_SOURCES, required=True)
     audit_id = Int(allow_none=True, **ID)
     inspection_id = Int(allow_none=True, **ID)
-    flag_rule = fields.String(allow_none=True, validate=validate.Regexp(r"^[A-Z][A-Z0-9_]{1,39}\Z"),
+    flag_rule = fields.String(allow_none=True, validate=Matches(r"^[A-Z][A-Z0-9_]{1,39}$"),
                               metadata={"description": "rule id, e.g. CUSTODY_MISSING"})
-    flag_key = fields.String(allow_none=True, validate=[validate.Length(max=80), validate.Regexp(
-                                 r"^[a-z_]{1,20}:[0-9A-Za-z_.-]{1,59}(:[0-9A-Za-z_.-]{1,20})?\Z")],
+    flag_key = fields.String(allow_none=True, validate=[validate.Length(max=80), Matches(
+                                 r"^[a-z_]{1,20}:[0-9A-Za-z_.-]{1,59}(:[0-9A-Za-z_.-]{1,20})?$")],
                              metadata={"description": "what the flag is about, e.g. asset:12, town:431299100, "
                                                       "asset:12:2024 (a flag of one year or quarter)"})
     asset_id = Int(allow_none=True, **ID)

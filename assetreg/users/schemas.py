@@ -1,8 +1,8 @@
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import fields
 
 from ..core.access import ROLES
-from ..core.fields import Choice, PageQuery, Text
+from ..core.fields import Choice, Matches, PageQuery, Text
 
 
 class Me(ma.Schema):
@@ -19,7 +19,7 @@ class Me(ma.Schema):
 class UserCreate(ma.Schema):
     """A county admin adds a user (the users page)."""
 
-    username = fields.String(required=True, validate=validate.Regexp(
+    username = fields.String(required=True, validate=Matches(
         r"^[A-Za-z0-9_.\-]{3,64}$", error="应为3至64位字母、数字或 _ . -"))
     display_name = Text(64, allow_none=True)
     role = Choice(ROLES, required=True)
