@@ -1,0 +1,127 @@
+"""Hash chains per county over append-only rows (the ledger, the change log): the one place they are written.
+
+A model opts in with the ``Chained`` mixin (its chain name and its hashed fields in a fixed order). Before
+every flush the new chained rows get, county by county and chain by chain, the next position
+(``chain_seq``), the hash of the row before (``prev_hash``) and their own hash (``row_hash``,
+``core.chain.row_hash``), in the same transaction as the rows. ``chain_heads`` keeps each chain's last
+position and hash; its rows of a county are locked (``FOR UPDATE`` on PostgreSQL; SQLite serialises
+writers) before a position is given, so two writers of one county cannot fork a chain, and a unique
+index on (county_code, chain_seq) refuses a fork even so. Every chain of a county is locked at once, in
+one order, so writers never wait on each other crosswise.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ..extensions import db
+from .chain import GENESIS, row_hash
+from .types import ScaledDecimal
+
+
+class ChainHead(db.Model):
+    """The last position and hash of one chain of one county."""
+
+    __tablename__ = "chain_heads"
+
+    county_code: Mapped[str] = mapped_column(sa.String(6), primary_key=True)
+    chain: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    head_hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+CHAINS: dict[str, type] = {}  # chain name → model, filled as the chained models are declared
+
+
+class Chained:
+    """Mixin of a chained, append-only model: ``__chain__`` (its name, the table's) and ``__chain_fields__``
+    (every column that goes into the hash, in a fixed order; the id does not: a row's place is its
+    ``chain_seq``, given with the hash)."""
+
+    __chain__: ClassVar[str]
+    __chain_fields__: ClassVar[tuple[str, ...]]
+
+    chain_seq: Mapped[int] = mapped_column(sa.BigInteger)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    row_hash: Mapped[str] = mapped_column(sa.String(64))
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if "__chain__" in cls.__dict__:
+            CHAINS[cls.__chain__] = cls
+
+    @classmethod
+    def chain_values(cls, row) -> list[tuple[str, object]]:
+        """The hashed fields of ``row`` (the object, or a result row of its columns) as canonical values:
+        scaled decimals (money) as integers."""
+        columns = cls.__table__.c
+        out = []
+        for name in cls.__chain_fields__:
+            value = getattr(row, name)
+            kind = columns[name].type
+            if value is not None and isinstance(kind, ScaledDecimal):
+                value = int(Decimal(value).scaleb(kind.places).to_integral_exact())
+            out.append((name, value))
+        return out
+
+    def compute_hash(self, seq: int, prev: str) -> str:
+        return row_hash(self.__chain__, seq, prev, self.chain_values(self))
+
+    def _apply_defaults(self) -> None:
+        """Column defaults are applied by the INSERT, after the hash: apply them here, before it."""
+        for name in self.__chain_fields__:
+            col = self.__table__.c[name]
+            if getattr(self, name) is None and col.default is not None:
+                default = col.default
+                setattr(self, name, default.arg(None) if default.is_callable else default.arg)
+
+
+def _heads_for_update(conn: sa.Connection, counties: list[str]) -> dict[tuple[str, str], tuple[int, str]]:
+    t = ChainHead.__table__
+    q = (sa.select(t.c.county_code, t.c.chain, t.c.seq, t.c.head_hash).where(t.c.county_code.in_(counties))
+         .order_by(t.c.county_code, t.c.chain).with_for_update())
+    return {(c, ch): (seq, h) for c, ch, seq, h in conn.execute(q)}
+
+
+def lock_heads(conn: sa.Connection, counties: list[str]) -> dict[tuple[str, str], tuple[int, str]]:
+    """Every chain head of ``counties``, locked until the transaction ends; missing heads are made first
+    (two writers making one at once: the second waits for the first, then does nothing)."""
+    heads = _heads_for_update(conn, counties)
+    missing = [{"county_code": c, "chain": ch, "seq": 0, "head_hash": GENESIS}
+               for c in counties for ch in sorted(CHAINS) if (c, ch) not in heads]
+    if missing:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(dialect.insert(ChainHead.__table__).on_conflict_do_nothing(), missing)
+        heads = _heads_for_update(conn, counties)
+    return heads
+
+
+@sa.event.listens_for(Session, "before_flush")
+def _chain_new_rows(session: Session, _flush_context, _instances) -> None:
+    new = [o for o in session.new if isinstance(o, Chained)]
+    if not new:
+        return
+    new.sort(key=lambda o: sa.inspect(o).insert_order)  # the order the flush inserts them in
+    conn = session.connection()
+    heads = lock_heads(conn, sorted({o.county_code for o in new}))
+    moved = {}
+    for o in new:
+        key = (o.county_code, o.__chain__)
+        seq, prev = moved.get(key) or heads[key]
+        o._apply_defaults()
+        o.chain_seq, o.prev_hash = seq + 1, prev
+        o.row_hash = o.compute_hash(seq + 1, prev)
+        moved[key] = (seq + 1, o.row_hash)
+    t = ChainHead.__table__
+    conn.execute(
+        t.update().where(t.c.county_code == sa.bindparam("k_county"), t.c.chain == sa.bindparam("k_chain"))
+        .values(seq=sa.bindparam("k_seq"), head_hash=sa.bindparam("k_hash")),
+        [{"k_county": c, "k_chain": ch, "k_seq": s, "k_hash": h} for (c, ch), (s, h) in moved.items()])
+
+
+__all__ = ["ChainHead", "Chained"]
