@@ -111,7 +111,7 @@ def test_verify_finds_nothing_on_a_clean_county(county, world, runner):
     assert result.differences == []
     assert result.checked["income_entries"] == db.session.scalar(sa.select(sa.func.count()).select_from(IncomeEntry))
     assert result.checked["change_log"] == db.session.scalar(sa.select(sa.func.count()).select_from(ChangeLogEntry))
-    assert result.checked["settlements"] == 2 and result.checked["settlement_parts"] == 3
+    assert result.checked["settlements"] == 2 and result.checked["settlement_parts"] == 2
     assert result.checked["distribution_plans"] == 1
     out = runner.invoke(args=["verify", "--scope", world.county])
     assert out.exit_code == 0, out.output

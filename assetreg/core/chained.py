@@ -70,7 +70,12 @@ class Chained:
         return out
 
     def compute_hash(self, seq: int, prev: str) -> str:
-        return row_hash(self.__chain__, seq, prev, self.chain_values(self))
+        return self.compute_hash_of(self, seq, prev)
+
+    @classmethod
+    def compute_hash_of(cls, row, seq: int, prev: str) -> str:
+        """The hash ``row`` (the object, or a result row of its columns) should carry at ``seq`` after ``prev``."""
+        return row_hash(cls.__chain__, seq, prev, cls.chain_values(row))
 
     def _apply_defaults(self) -> None:
         """Column defaults are applied by the INSERT, after the hash: apply them here, before it."""
