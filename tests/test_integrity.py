@@ -219,3 +219,64 @@ def test_verify_names_a_plan_whose_total_was_edited(county, world, runner):
 def test_settlement_rows_stay_as_settled(county, world):
     s = db.session.get(Settlement, county["town_settlement"])
     assert s.gross == sum((p.gross for p in s.parts), D("0.00"))
+
+
+# --- (b) the chain itself -----------------------------------------------------------------------------
+
+def _chain_migration():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "migrations" / "versions" / "0005_chain.py"
+    spec = importlib.util.spec_from_file_location("chain_migration", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_rows_carry_their_position_and_the_hash_before_them(county, world):
+    from assetreg.core.chain import GENESIS
+
+    for model in (IncomeEntry, ChangeLogEntry):
+        rows = db.session.scalars(sa.select(model).where(model.county_code == world.county)
+                                  .order_by(model.chain_seq)).all()
+        assert [r.chain_seq for r in rows] == list(range(1, len(rows) + 1))
+        assert [r.id for r in rows] == sorted(r.id for r in rows)  # positions follow the order written
+        assert rows[0].prev_hash == GENESIS
+        assert all(b.prev_hash == a.row_hash for a, b in zip(rows, rows[1:], strict=False))
+        assert all(r.row_hash == r.compute_hash(r.chain_seq, r.prev_hash) for r in rows)
+
+
+def test_the_migrations_copy_of_the_hash_agrees_with_the_app():
+    from datetime import UTC, datetime
+
+    from assetreg.core import chain
+
+    mig = _chain_migration()
+    fields = [("a", None), ("b", 12345), ("c", "桃源村"), ("d", date(2024, 3, 1)), ("e", True),
+              ("f", datetime(2024, 3, 1, 2, 3, 4, 5, tzinfo=UTC)), ("g", {"z": [1, "2"], "a": None})]
+    assert mig.row_hash("income_entries", 7, chain.GENESIS, fields) == chain.row_hash(
+        "income_entries", 7, chain.GENESIS, fields)
+    assert mig.CHAINS == {name: model.__chain_fields__ for name, model in
+                          __import__("assetreg.core.chained", fromlist=["CHAINS"]).CHAINS.items()}
+
+
+@pytest.mark.committed  # runs the migration down and up again on rows the app wrote
+def test_the_migration_chains_rows_already_there_as_the_app_does(world, f, today):
+    from flask_migrate import downgrade, upgrade
+
+    from assetreg.integrity.services import verify
+
+    a = f.asset()
+    for amount in ("1000.00", "2.50", "333.33"):
+        _post(world.fin_a, a.id, amount=amount)
+    db.session.commit()
+    before = {m.__tablename__: db.session.execute(sa.select(m.id, m.chain_seq, m.prev_hash, m.row_hash)
+                                                  .order_by(m.id)).all() for m in (IncomeEntry, ChangeLogEntry)}
+    db.session.remove()
+    downgrade(revision=_chain_migration().down_revision)
+    upgrade()
+    after = {m.__tablename__: db.session.execute(sa.select(m.id, m.chain_seq, m.prev_hash, m.row_hash)
+                                                 .order_by(m.id)).all() for m in (IncomeEntry, ChangeLogEntry)}
+    assert after == before and len(before["income_entries"]) == 3
+    assert verify(world.county).differences == []
