@@ -106,27 +106,56 @@ def lock_heads(conn: sa.Connection, counties: list[str]) -> dict[tuple[str, str]
     return heads
 
 
+_HELD = "assetreg.chain_heads"  # Session.info: the heads this session's transaction holds (key → (seq, hash))
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget_heads(session: Session, _transaction) -> None:
+    session.info.pop(_HELD, None)
+
+
+def _assign(rows: list[Chained], head: tuple[int, str]) -> tuple[int, str]:
+    seq, prev = head
+    for o in rows:
+        seq += 1
+        o._apply_defaults()
+        o.chain_seq, o.prev_hash = seq, prev
+        prev = o.row_hash = o.compute_hash(seq, prev)
+    return seq, prev
+
+
+def _swap(conn: sa.Connection, key: tuple[str, str], old: tuple[int, str], new: tuple[int, str]) -> bool:
+    """Move a head from ``old`` to ``new``, only if it still is ``old`` (a compare-and-set)."""
+    t = ChainHead.__table__
+    done = conn.execute(t.update().where(t.c.county_code == key[0], t.c.chain == key[1], t.c.seq == old[0],
+                                         t.c.head_hash == old[1]).values(seq=new[0], head_hash=new[1]))
+    return done.rowcount == 1
+
+
 @sa.event.listens_for(Session, "before_flush")
 def _chain_new_rows(session: Session, _flush_context, _instances) -> None:
     new = [o for o in session.new if isinstance(o, Chained)]
     if not new:
         return
     new.sort(key=lambda o: sa.inspect(o).insert_order)  # the order the flush inserts them in
-    conn = session.connection()
-    heads = lock_heads(conn, sorted({o.county_code for o in new}))
-    moved = {}
+    groups: dict[tuple[str, str], list[Chained]] = {}
     for o in new:
-        key = (o.county_code, o.__chain__)
-        seq, prev = moved.get(key) or heads[key]
-        o._apply_defaults()
-        o.chain_seq, o.prev_hash = seq + 1, prev
-        o.row_hash = o.compute_hash(seq + 1, prev)
-        moved[key] = (seq + 1, o.row_hash)
-    t = ChainHead.__table__
-    conn.execute(
-        t.update().where(t.c.county_code == sa.bindparam("k_county"), t.c.chain == sa.bindparam("k_chain"))
-        .values(seq=sa.bindparam("k_seq"), head_hash=sa.bindparam("k_hash")),
-        [{"k_county": c, "k_chain": ch, "k_seq": s, "k_hash": h} for (c, ch), (s, h) in moved.items()])
-
+        groups.setdefault((o.county_code, o.__chain__), []).append(o)
+    conn = session.connection()
+    held = session.info.setdefault(_HELD, {})
+    fresh = sorted({county for county, _ in groups} - {county for county, _ in held})
+    if fresh:  # the first flush of the transaction for these counties: lock all their heads
+        held.update(lock_heads(conn, fresh))
+    for key, rows in groups.items():
+        # The heads stay locked until the transaction ends, so the ones held are still the heads, and
+        # one compare-and-set moves each; should another session on this connection (the tests') have
+        # moved one meanwhile, it is read again under the lock and the rows chained after it.
+        moved = _assign(rows, held[key])
+        if not _swap(conn, key, held[key], moved):
+            held.update(lock_heads(conn, [key[0]]))
+            moved = _assign(rows, held[key])
+            if not _swap(conn, key, held[key], moved):
+                raise RuntimeError(f"chain head {key} moved while locked")
+        held[key] = moved
 
 __all__ = ["ChainHead", "Chained"]
