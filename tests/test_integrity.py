@@ -280,3 +280,45 @@ def test_the_migration_chains_rows_already_there_as_the_app_does(world, f, today
                                                  .order_by(m.id)).all() for m in (IncomeEntry, ChangeLogEntry)}
     assert after == before and len(before["income_entries"]) == 3
     assert verify(world.county).differences == []
+
+
+@pytest.mark.committed  # writers on their own connections, at once
+def test_concurrent_writers_of_one_county_do_not_fork_the_chain(app, world, f, today):
+    import threading
+
+    from assetreg.income.services import post_entry
+    from assetreg.integrity.services import verify
+    from assetreg.users.models import User
+
+    assets = [f.asset().id for _ in range(4)]
+    db.session.commit()
+    admin_id = world.users["admin"].id
+    start, errors = threading.Barrier(8), []
+
+    def writer(n: int) -> None:
+        with app.app_context():
+            user = db.session.get(User, admin_id)
+            start.wait()
+            for k in range(5):
+                try:
+                    post_entry(user, assets[(n + k) % 4], {
+                        "direction": "income", "kind": "electricity", "period_year": 2024, "period_month": k + 1,
+                        "received_on": date(2024, k + 2, 1), "amount": D(f"{n + 1}.{k:02d}")})
+                    db.session.commit()
+                except sa.exc.OperationalError as exc:  # SQLite: "database is locked"; nothing half-written
+                    db.session.rollback()
+                    errors.append(exc)
+            db.session.remove()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    db.session.expire_all()
+    posted = db.session.scalars(sa.select(IncomeEntry).order_by(IncomeEntry.chain_seq)).all()
+    assert len(posted) == 40 - len(errors) and len(posted) >= 5
+    if db.engine.dialect.name == "postgresql":
+        assert errors == []  # writers wait for the county's chain head, none fails
+    assert [e.chain_seq for e in posted] == list(range(1, len(posted) + 1))
+    assert verify(world.county).differences == []

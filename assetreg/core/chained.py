@@ -110,8 +110,11 @@ _HELD = "assetreg.chain_heads"  # Session.info: the heads this session's transac
 
 
 @sa.event.listens_for(Session, "after_transaction_end")
-def _forget_heads(session: Session, _transaction) -> None:
-    session.info.pop(_HELD, None)
+def _forget_heads(session: Session, transaction) -> None:
+    """The locks go with the transaction (and a SAVEPOINT rolled back takes the heads' moves with it);
+    the subtransaction each flush opens does not count."""
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_HELD, None)
 
 
 def _assign(rows: list[Chained], head: tuple[int, str]) -> tuple[int, str]:
