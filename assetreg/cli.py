@@ -14,6 +14,7 @@ from .flags.cli import flags_cli, policy_cli
 from .generator.cli import generate_cmd
 from .imports.cli import import_cmd
 from .income.cli import income_cli
+from .integrity.cli import verify_cmd
 from .lists.cli import lists_cmd
 from .oversight.cli import oversight_cli
 from .users.cli import users_cli
@@ -34,6 +35,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(oversight_cli)
     app.cli.add_command(backup_cmd)
     app.cli.add_command(restore_cmd)
+    app.cli.add_command(verify_cmd)
 
     @app.cli.command("demo")
     @click.option("--seed", default=None, type=int, help="random seed (default: the configured one)")

@@ -2,6 +2,7 @@
 
 from .assets.models import *  # noqa: F401,F403
 from .changelog.models import *  # noqa: F401,F403
+from .core.chained import *  # noqa: F401,F403
 from .core.files import *  # noqa: F401,F403
 from .custody.models import *  # noqa: F401,F403
 from .distribution.models import *  # noqa: F401,F403

@@ -26,8 +26,11 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from flask_sqlalchemy.session import Session
 
+from assetreg.changelog.guard import SQLITE_TRIGGERS as LOG_SQLITE_TRIGGERS
 from assetreg.extensions import db
-from assetreg.income.guard import SQLITE_TRIGGERS
+from assetreg.income.guard import SQLITE_TRIGGERS as LEDGER_SQLITE_TRIGGERS
+
+SQLITE_TRIGGERS = {**LEDGER_SQLITE_TRIGGERS, **LOG_SQLITE_TRIGGERS}  # every append-only guard
 
 
 class BoundSession(Session):
@@ -169,7 +172,7 @@ def shared() -> OuterTransaction | None:
 
 @contextmanager
 def guards_lifted(conn: sa.Connection):
-    """Within ``conn``'s transaction, let rows of the append-only ledger tables be deleted (tests only:
+    """Within ``conn``'s transaction, let rows of the append-only tables (ledger, change log) be deleted (tests only:
     the committed-mode clean-up, and a test that empties the ledger to write it again).
 
     PostgreSQL: ``SET LOCAL session_replication_role = replica`` skips triggers, set back at the end of

@@ -492,3 +492,59 @@ def test_disposals_follow_the_approval_order_and_book_their_proceeds(demo):
     legacy_plans = db.session.scalars(sa.select(DistributionPlan).where(DistributionPlan.year == 2019)).all()
     assert len(logged) == len(legacy_plans) == 3
     assert "监管 oversight" in demo.result.report() and "问题清单" in demo.cli.output
+
+
+# --- tamper evidence on the demo county (issue 11 item 9) ------------------------------------------
+
+def test_verify_finds_nothing_on_the_demo(demo, runner):
+    from assetreg.integrity.services import verify
+
+    result = verify(COUNTY_CODE)
+    assert [str(d) for d in result.differences] == []
+    assert result.checked["income_entries"] > 1000 and result.checked["change_log"] > 10000
+    assert result.checked["settlements"] > 100 and result.checked["plan_lines"] > 1000
+    out = runner.invoke(args=["verify", "--scope", COUNTY_CODE])
+    assert out.exit_code == 0 and "未发现差异" in out.output, out.output
+
+
+def _demo_row(kind: str) -> tuple[str, int, str, str]:
+    """(table, id, the edit, what verify says) for one row of each kind the demo has."""
+    from assetreg.distribution.models import DistributionPlan, PlanLine
+    from assetreg.income.models import IncomeEntry, Settlement, SettlementPart
+
+    planned = sa.select(DistributionPlan.settlement_id).where(DistributionPlan.settlement_id.is_not(None))
+    if kind == "entry":  # in a year no settlement has seen
+        settled = sa.select(Settlement.year)
+        rid = db.session.scalar(sa.select(sa.func.max(IncomeEntry.id)).where(IncomeEntry.period_year.not_in(settled)))
+        return "income_entries", rid, "amount = amount + 100", "哈希"
+    if kind == "log":
+        return "change_log", db.session.scalar(sa.select(sa.func.min(ChangeLogEntry.id))), "action = 'none'", "哈希"
+    if kind == "settlement":  # one no plan starts from
+        rid = db.session.scalar(sa.select(sa.func.min(Settlement.id)).where(Settlement.id.not_in(planned)))
+        return "settlements", rid, "gross = gross + 100, net = net + 100", "毛收入"
+    if kind == "part":
+        rid = db.session.scalar(sa.select(sa.func.min(SettlementPart.id)).where(
+            SettlementPart.settlement_id.not_in(planned)))
+        return "settlement_parts", rid, "costs = costs + 1, net = net - 1", "扣除"
+    if kind == "line":
+        rid = db.session.scalar(sa.select(sa.func.min(PlanLine.id)).where(PlanLine.months.is_not(None)))
+        return "plan_lines", rid, "amount = amount + 1", "个月"
+    return "distribution_plans", db.session.scalar(sa.select(sa.func.min(DistributionPlan.id))), \
+        "available = available - 1", "可分配收益"
+
+
+@pytest.mark.parametrize("kind", ["entry", "log", "settlement", "part", "line", "plan"])
+def test_verify_names_a_demo_row_edited_behind_the_app(demo, runner, kind):
+    from assetreg.integrity.services import verify
+
+    from .test_integrity import _tamper
+
+    table, rid, edit, what = _demo_row(kind)
+    assert rid is not None
+    _tamper(table, f"UPDATE {table} SET {edit} WHERE id = :id", id=rid)
+    result = verify(COUNTY_CODE)
+    assert [(d.table, d.row_id) for d in result.differences] == [(table, rid)], [str(d) for d in result.differences]
+    assert what in result.differences[0].what
+    if kind == "entry":
+        out = runner.invoke(args=["verify", "--scope", COUNTY_CODE])
+        assert out.exit_code == 1 and f"{table} #{rid}" in out.output, out.output

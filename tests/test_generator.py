@@ -96,6 +96,13 @@ def test_the_generated_county_is_internally_consistent(app):
     assert counts["households"] == 1200 and counts["assets"] == 200
     assert counts["income_entries"] > 1000 and counts["plan_lines"] > 100 and counts["audits"] > 0
 
+    # the ledger written past the ORM is chained as the hook would chain it (issue 11 item 9)
+    from assetreg.integrity.services import verify
+
+    checked = verify(code)
+    assert checked.checked["income_entries"] == counts["income_entries"]
+    assert [str(d) for d in checked.differences if d.table in ("income_entries", "change_log", "chain_heads")] == []
+
     # places: a proper tree under the county, codes of the right length
     places = s.execute(sa.select(Place.code, Place.level, Place.parent_code).where(Place.county_code == code)).all()
     for p_code, level, parent in places:

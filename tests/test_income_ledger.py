@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from assetreg.changelog import guard as log_guard
 from assetreg.changelog.models import ChangeLogEntry
 from assetreg.extensions import db
 from assetreg.income import guard
@@ -102,9 +103,9 @@ def test_settled_figures_are_frozen_in_the_database(world, f, today):
     assert s.net == D("1000.00") and str(s.published_on) == "2025-03-20"
 
 
-def _migration_module():
-    path = Path(__file__).resolve().parent.parent / "migrations" / "versions" / "0002_income_ledger.py"
-    spec = importlib.util.spec_from_file_location("income_migration", path)
+def _migration_module(name: str = "0002_income_ledger.py"):
+    path = Path(__file__).resolve().parent.parent / "migrations" / "versions" / name
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -115,13 +116,17 @@ def test_guard_statements_agree_with_the_migration_and_the_database(app):
     assert mig.SQLITE_TRIGGERS == guard.SQLITE_TRIGGERS
     assert mig.PG_TRIGGERS == guard.PG_TRIGGERS
     assert mig.PG_FUNCTION == guard.PG_FUNCTION
+    chain = _migration_module("0007_chain.py")  # the change log's guards (issue 11 item 9)
+    assert chain.LOG_SQLITE_TRIGGERS == log_guard.SQLITE_TRIGGERS
+    assert chain.LOG_PG_TRIGGERS == log_guard.PG_TRIGGERS
+    assert chain.LEDGER_SQLITE_NO_UPDATE == guard.SQLITE_TRIGGERS["income_entries_no_update"]
     with db.engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             rows = dict(conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all())
-            assert rows == guard.SQLITE_TRIGGERS
+            assert rows == {**guard.SQLITE_TRIGGERS, **log_guard.SQLITE_TRIGGERS}
         else:
             names = set(conn.scalars(sa.text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
-            assert set(guard.PG_TRIGGERS) <= names
+            assert set(guard.PG_TRIGGERS) | set(log_guard.PG_TRIGGERS) <= names
 
 
 def test_reversal_nets_out_and_is_done_once(world, f, today):

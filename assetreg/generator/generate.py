@@ -30,6 +30,8 @@ import sqlalchemy as sa
 
 from ..assets.models import FUNDING_SOURCES as ASSET_FUNDING_SOURCES
 from ..assets.rules import IN_SERVICE
+from ..core.chain import GENESIS, row_hash
+from ..core.chained import CHAINS, ChainHead
 from ..core.types import ScaledDecimal
 from ..core.validators import credit_code_check_char
 from ..demo import names as N
@@ -809,7 +811,23 @@ class _County:
                             "中国人民财产保险股份有限公司")
                 yield from out
 
-        self.bulk.insert("income_entries", cols, rows())
+        self.head = (0, GENESIS)
+        self.bulk.insert("income_entries", (*cols, "chain_seq", "prev_hash", "row_hash"), self.chained(cols, rows()))
+        heads = {chain: (0, GENESIS) for chain in CHAINS} | {"income_entries": self.head}
+        self.bulk.conn.execute(sa.insert(ChainHead.__table__), [
+            {"county_code": self.code, "chain": chain, "seq": seq, "head_hash": h} for chain, (seq, h) in heads.items()])
+
+    def chained(self, cols: tuple[str, ...], rows: Iterable[tuple]) -> Iterable[tuple]:
+        """The county's ledger chain (core/chained.py) for rows written past the ORM: each row's position,
+        the hash before it and its own, as the hook would give them (amounts are already fen)."""
+        fields = CHAINS["income_entries"].__chain_fields__
+        index = {c: i for i, c in enumerate(cols)}
+        seq, prev = 0, GENESIS
+        for row in rows:
+            seq += 1
+            h = row_hash("income_entries", seq, prev, [(f, row[index[f]] if f in index else None) for f in fields])
+            yield (*row, seq, prev, h)
+            prev, self.head = h, (seq, h)
 
     # settlements (basis: P34) ------------------------------------------------------------------
     def settlements(self) -> None:

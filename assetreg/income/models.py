@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..core.chained import Chained
 from ..core.time import now_utc, today_local
 from ..core.types import Money, ScaledDecimal, UTCDateTime
 from ..extensions import db
@@ -49,10 +50,17 @@ def _kind_check() -> str:
     return f"(direction = 'income' and kind in ({inc})) or (direction = 'deduction' and kind in ({ded}))"
 
 
-class IncomeEntry(db.Model):
-    """One posted ledger line. Never updated or deleted (triggers enforce it); a reversal corrects it."""
+class IncomeEntry(Chained, db.Model):
+    """One posted ledger line. Never updated or deleted (triggers enforce it); a reversal corrects it.
+    Chained per county (``core.chained``): each row carries its hash and the hash of the row before."""
 
     __tablename__ = "income_entries"
+    __chain__ = "income_entries"
+    __chain_fields__ = (
+        "county_code", "town_code", "village_code", "asset_id", "direction", "kind", "period_year",
+        "period_month", "period_quarter", "received_on", "amount", "payer", "voucher_no", "note", "reverses_id",
+        "reason", "is_adjustment", "adjustment_on", "recorded_by_id", "recorded_at",
+    )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
     county_code: Mapped[str] = mapped_column(sa.String(6))
@@ -82,6 +90,7 @@ class IncomeEntry(db.Model):
         sa.Index("ix_income_entries_county_asset_year", "county_code", "asset_id", "period_year"),
         sa.Index("ix_income_entries_county_village_year", "county_code", "village_code", "period_year"),
         sa.Index("ix_income_entries_county_town_year", "county_code", "town_code", "period_year"),
+        sa.Index("uq_income_entries_county_chain_seq", "county_code", "chain_seq", unique=True),
         sa.CheckConstraint("direction in ('income','deduction')", name="direction"),
         sa.CheckConstraint(_kind_check(), name="kind"),
         sa.CheckConstraint("amount > 0", name="amount_positive"),
