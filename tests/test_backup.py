@@ -40,6 +40,8 @@ def test_backup_and_restore_round_trip_on_sqlite(gw, app, runner, tmp_path):
         pytest.skip("SQLite's backup API; PostgreSQL uses pg_dump (test below)")
     saved = _state()
     assert saved["counts"]["income_entries"] > 1000 and saved["counts"]["change_log"] > 0 and saved["ledger"]
+    r = runner.invoke(args=["verify"])
+    assert r.exit_code == 0, r.output
 
     out = tmp_path / "backups" / "assetreg.db"
     r = runner.invoke(args=["backup", "--out", str(out)])
@@ -53,6 +55,8 @@ def test_backup_and_restore_round_trip_on_sqlite(gw, app, runner, tmp_path):
         conn.execute(sa.text("UPDATE income_entries SET amount = amount + 100 WHERE id % 7 = 0"))
         conn.execute(sa.text("UPDATE assets SET name = name || '（改）'"))
     assert _state() != saved
+    r = runner.invoke(args=["verify"])  # the tampering is seen: chains broken, settlements off their entries
+    assert r.exit_code == 1 and "income_entries" in r.output and "change_log" in r.output, r.output
 
     r = runner.invoke(args=["restore", str(out)])  # no --yes: refused, nothing changed
     assert r.exit_code != 0 and "--yes" in r.output and "覆盖" in r.output
@@ -64,6 +68,8 @@ def test_backup_and_restore_round_trip_on_sqlite(gw, app, runner, tmp_path):
     assert _state() == saved
     with db.engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT count(*) FROM assets WHERE name LIKE '%（改）'")) == 0
+    r = runner.invoke(args=["verify"])  # the restored database checks out: every chain, settlement and plan
+    assert r.exit_code == 0, r.output
 
 
 @pytest.mark.parametrize("make,why", [
