@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from flask.globals import app_ctx
 from flask_sqlalchemy.session import Session
 
+from assetreg.core.sqlite import reads_only
 from assetreg.extensions import db
 from assetreg.income.guard import SQLITE_TRIGGERS
 
@@ -81,13 +82,15 @@ class OuterTransaction:
 
     SQLite: the app's engine sends the BEGIN itself (assetreg/core/sqlite.py: pysqlite's own transaction
     handling, which would let a SAVEPOINT open a transaction of its own and its RELEASE commit for good, is
-    off on every connection), so the outer transaction is a real one. SQLite's DDL is transactional too
+    off on every connection), so the outer transaction is a real one; it begins deferred, like a request that
+    reads, and takes the write lock at the test's first write. SQLite's DDL is transactional too
     (the ledger guards can be dropped and are back after the rollback).
     """
 
     def __init__(self):
         self.conn = db.engine.connect()
-        self.trans = self.conn.begin()
+        with reads_only():  # deferred, as before: the write lock comes with the test's first write
+            self.trans = self.conn.begin()
         self.conn.info["outer_transaction"] = self
         self.conn.info["outer_thread"] = threading.get_ident()
         self.bases: list[sa.NestedTransaction] = []  # the SAVEPOINTs of ``savepoint()`` in force
