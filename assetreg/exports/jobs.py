@@ -147,17 +147,20 @@ def run_job(job_id: int) -> ExportJob | None:
     out = services.export_root() / rel
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        user = db.session.get(User, job.user_id)
-        if user is None or not user.is_active:
-            raise NotFound("导出任务的用户已停用")
-        params = job.params
-        # The user's scope is checked again now: it may have changed since the request.
-        scope = services.resolve_scope(user, params["scope"], params["year_from"], params["year_to"])
-        with read_connection() as conn:
-            total = services.plan_total_rows(conn, user, scope)
-            progress = _Progress(job_id, total)
-            progress.save(total_rows=total)
-            outcome = services.build_export(user, scope, out, kind=job.kind, conn=conn, progress=progress.update)
+        with sqlite.reads_only():  # until the outcome is known the job only reads: no write lock held (SQLite)
+            user = db.session.get(User, job.user_id)
+            if user is None or not user.is_active:
+                raise NotFound("导出任务的用户已停用")
+            params = job.params
+            # The user's scope is checked again now: it may have changed since the request.
+            scope = services.resolve_scope(user, params["scope"], params["year_from"], params["year_to"])
+            with read_connection() as conn:
+                total = services.plan_total_rows(conn, user, scope)
+                progress = _Progress(job_id, total)
+                progress.save(total_rows=total)
+                outcome = services.build_export(user, scope, out, kind=job.kind, conn=conn,
+                                                progress=progress.update)
+            db.session.commit()  # ends the reading; the outcome is written in a transaction of its own
         job = db.session.get(ExportJob, job_id)
         job.status, job.progress, job.finished_at = "done", 100, now_utc()
         job.rows_written = job.total_rows = outcome.rows_written
