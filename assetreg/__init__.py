@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g, request
 from werkzeug.routing import IntegerConverter
 
 from .config import build_config
@@ -20,6 +20,7 @@ def create_app(config: dict | None = None) -> Flask:
     # Path ids beyond a BIGINT would overflow the driver: such URLs simply do not match (404).
     app.url_map.converters["int"] = BoundedInt
     db.init_app(app)
+    _sqlite_transactions(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
 
@@ -47,6 +48,26 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+def _sqlite_transactions(app: Flask) -> None:
+    """SQLite (core/sqlite.py): WAL, foreign keys and the busy timeout on every connection; writers take the
+    write lock up front, and a request that cannot write (GET, HEAD, OPTIONS) declares it only reads, before
+    any other handler runs a query."""
+    from .core import sqlite
+
+    with app.app_context():
+        sqlite.configure(db.engine, busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+    @app.before_request
+    def _declare_reads_only():
+        g.sqlite_reads_only = sqlite.declare_reads_only(request.method in ("GET", "HEAD", "OPTIONS"))
+
+    @app.teardown_request
+    def _undeclare(_exc):
+        token = g.pop("sqlite_reads_only", None)
+        if token is not None:
+            sqlite.undeclare(token)
 
 
 class BoundedInt(IntegerConverter):

@@ -47,6 +47,8 @@ def build_config(instance_path: str) -> dict:
         "SECRET_KEY": _secret_key(ip),
         "SQLALCHEMY_DATABASE_URI": _database_url(ip),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # SQLite: how long a statement waits for another writer's lock before "database is locked" (503).
+        "SQLITE_BUSY_TIMEOUT_MS": _env_int("SQLITE_BUSY_TIMEOUT_MS", 5000),
         "JSON_AS_ASCII": False,
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         # flask-smorest / OpenAPI

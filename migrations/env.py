@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from assetreg.core import sqlite
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -102,15 +104,20 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    with connectable.connect() as connection, sqlite.foreign_keys_off(connection):
+        # SQLite: foreign keys off while batch operations recreate tables (assetreg/core/sqlite.py), every
+        # revision in one transaction (SQLite's DDL is transactional), and no dangling reference committed.
+        is_sqlite = connection.dialect.name == "sqlite"
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            **({"transactional_ddl": True} if is_sqlite else {}),
             **conf_args
         )
 
         with context.begin_transaction():
             context.run_migrations()
+            sqlite.check_foreign_keys(connection)
 
 
 if context.is_offline_mode():

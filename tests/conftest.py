@@ -74,7 +74,8 @@ def _database(request, app):
             if _committed(request):
                 assert db_support.shared() is None, "a committed test in a module that shares its data"
                 try:
-                    yield
+                    with db_support.committed_test_session():
+                        yield
                 finally:
                     db.session.rollback()
                     db.session.remove()

@@ -24,9 +24,11 @@ import threading
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from flask.globals import app_ctx
 from flask_sqlalchemy.session import Session
 
 from assetreg.changelog.guard import SQLITE_TRIGGERS as LOG_SQLITE_TRIGGERS
+from assetreg.core.sqlite import reads_only
 from assetreg.extensions import db
 from assetreg.income.guard import SQLITE_TRIGGERS as LEDGER_SQLITE_TRIGGERS
 
@@ -42,6 +44,8 @@ class BoundSession(Session):
             return bind
         if self.bind is None:
             return super().get_bind(mapper, clause, **kwargs)
+        if isinstance(self.bind, sa.Engine):
+            return self.bind
         if self.bind.info.get("outer_thread") != threading.get_ident():
             raise RuntimeError("a session in another thread (a worker, a live server) would share the test's "
                                "connection: mark the test @pytest.mark.committed")
@@ -79,24 +83,17 @@ sa.event.listen(BoundSession, "after_commit", _rebase)
 class OuterTransaction:
     """A connection with a transaction begun on it; ``db.session`` joins it while the object is in force.
 
-    SQLite: the pysqlite driver, in its default (legacy) mode, sends no BEGIN before SELECT or SAVEPOINT,
-    so a SAVEPOINT would open a transaction of its own and its RELEASE would commit for good. The driver's
-    own transaction handling is switched off on this connection (``isolation_level = None``) and the BEGIN
-    is sent here, as in the SQLAlchemy docs' SQLite transaction recipe; restored before the connection
-    goes back to the pool. SQLite's DDL is transactional too (the ledger guards can be dropped and are
-    back after the rollback).
+    SQLite: the app's engine sends the BEGIN itself (assetreg/core/sqlite.py: pysqlite's own transaction
+    handling, which would let a SAVEPOINT open a transaction of its own and its RELEASE commit for good, is
+    off on every connection), so the outer transaction is a real one; it begins deferred, like a request that
+    reads, and takes the write lock at the test's first write. SQLite's DDL is transactional too
+    (the ledger guards can be dropped and are back after the rollback).
     """
 
     def __init__(self):
         self.conn = db.engine.connect()
-        self._sqlite = self.conn.dialect.name == "sqlite"
-        if self._sqlite:
-            dbapi = self.conn.connection.driver_connection
-            self._isolation = dbapi.isolation_level
-            dbapi.isolation_level = None
-        self.trans = self.conn.begin()
-        if self._sqlite:
-            self.conn.exec_driver_sql("BEGIN")
+        with reads_only():  # deferred, as before: the write lock comes with the test's first write
+            self.trans = self.conn.begin()
         self.conn.info["outer_transaction"] = self
         self.conn.info["outer_thread"] = threading.get_ident()
         self.bases: list[sa.NestedTransaction] = []  # the SAVEPOINTs of ``savepoint()`` in force
@@ -136,9 +133,38 @@ class OuterTransaction:
             if self.trans.is_active:
                 self.trans.rollback()
         finally:
-            if self._sqlite and self.conn.connection.driver_connection is not None:
-                self.conn.connection.driver_connection.isolation_level = self._isolation
             self.conn.close()
+
+
+class _TestContextSession(BoundSession):
+    """A committed test's session: the test's own app context gets the ``bind`` given, every other context
+    (a request, a worker) the app's engine as usual."""
+
+    def __init__(self, db, *, bind, test_context, **kwargs):
+        if app_ctx._get_current_object() is not test_context:
+            bind = None
+        super().__init__(db, bind=bind, **kwargs)
+
+
+@contextmanager
+def committed_test_session():
+    """For a committed test (needs its app context): on SQLite the test's own session sends each statement
+    by itself, as reads did under pysqlite's legacy mode. Every transaction of the app begins with the
+    write lock unless it only reads (assetreg/core/sqlite.py), so a test session left in a transaction
+    would hold the lock (or an old snapshot) while requests, servers and workers write. Requests and
+    workers keep the app's own transactions. PostgreSQL: unchanged."""
+    if db.engine.dialect.name != "sqlite":
+        yield
+        return
+    saved = db.session
+    db.session = db._make_scoped_session({
+        "class_": _TestContextSession, "bind": db.engine.execution_options(isolation_level="AUTOCOMMIT"),
+        "test_context": app_ctx._get_current_object()})
+    try:
+        yield
+    finally:
+        db.session.remove()
+        db.session = saved
 
 
 # The outer transactions in force (a test's own, or the one a module opened for its shared data) and

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from assetreg.assets.models import Asset, AssetStatusChange
 from assetreg.assets.rules import TRANSITIONS, depreciate, transition_error
 from assetreg.changelog.models import ChangeLogEntry
+from assetreg.core import sqlite
 from assetreg.extensions import db
 
 
@@ -239,8 +240,11 @@ def test_race_at_the_database_is_caught_by_version_column(app, world, f):
     from sqlalchemy.orm.exc import StaleDataError
 
     a = f.asset()
-    with Session(db.engine) as s1, Session(db.engine) as s2:
-        x1, x2 = s1.get(Asset, a.id), s2.get(Asset, a.id)
+    with Session(db.engine, expire_on_commit=False) as s1, Session(db.engine, expire_on_commit=False) as s2:
+        with sqlite.reads_only():  # two reads, each its own transaction, as in two requests (GET the form)
+            x1, x2 = s1.get(Asset, a.id), s2.get(Asset, a.id)
+            s1.commit()
+            s2.commit()
         x1.name = "一"
         s1.commit()
         x2.name = "二"

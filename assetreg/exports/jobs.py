@@ -1,7 +1,8 @@
 """Running export jobs: an in-process thread by default, an RQ worker on Redis when ``REDIS_URL`` is set.
 
 Either way ``run_job`` does the work in its own app context and session, reads through a connection of
-its own (one consistent snapshot on PostgreSQL: REPEATABLE READ, READ ONLY) and records progress as it
+its own (one consistent snapshot: REPEATABLE READ, READ ONLY on PostgreSQL; a deferred transaction in WAL
+mode on SQLite, core/sqlite.py) and records progress as it
 goes, so ``GET /api/v1/exports/<id>`` can show it.
 """
 
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..changelog.services import record_change, snapshot
+from ..core import sqlite
 from ..core.access import sees_unmasked
 from ..core.errors import Conflict, DomainError, NotFound, RuleViolation
 from ..core.time import now_utc
@@ -104,28 +106,20 @@ def wait_for_workers(timeout: float = 120) -> None:
 class _Progress:
     """Progress and the heartbeat, written as the rows go out: at most every ``every`` seconds (and on
     every 10%), and at least every ``HEARTBEAT_SECONDS`` while steps keep coming, so a job whose beat
-    stops for ``EXPORT_HEARTBEAT_MINUTES`` has lost its worker (``services.fail_stale_jobs``).
-
-    SQLite allows one writer: the update goes through the reading connection itself (committing there
-    leaves its open cursor alone). PostgreSQL: a short transaction of its own, so the read snapshot stays.
-    """
+    stops for ``EXPORT_HEARTBEAT_MINUTES`` has lost its worker (``services.fail_stale_jobs``). Each time in
+    a short transaction of its own, so the read snapshot stays (SQLite in WAL mode too: the reader does not
+    hold the writers back, nor they it)."""
 
     HEARTBEAT_SECONDS = 20
 
-    def __init__(self, job_id: int, total: int, read_conn: sa.Connection, every: float = 0.5):
+    def __init__(self, job_id: int, total: int, every: float = 0.5):
         self.job_id, self.total, self.every = job_id, total, every
-        self.conn = read_conn if read_conn.dialect.name == "sqlite" else None
         self.last_pct, self.last_at = -1, time.monotonic()
 
     def save(self, **values) -> None:
         table = ExportJob.__table__
-        stmt = sa.update(table).where(table.c.id == self.job_id).values(heartbeat_at=now_utc(), **values)
-        if self.conn is not None:
-            self.conn.execute(stmt)
-            self.conn.commit()
-        else:
-            with db.engine.begin() as conn:
-                conn.execute(stmt)
+        with db.engine.begin() as conn:
+            conn.execute(sa.update(table).where(table.c.id == self.job_id).values(heartbeat_at=now_utc(), **values))
         self.last_at = time.monotonic()
 
     def update(self, done: int) -> None:
@@ -143,6 +137,9 @@ def read_connection() -> sa.Connection:
     if conn.dialect.name == "postgresql":
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+    else:
+        with sqlite.reads_only():  # a snapshot (WAL) without the write lock: postings go on meanwhile
+            conn.begin()
     return conn
 
 
@@ -161,17 +158,21 @@ def run_job(job_id: int) -> ExportJob | None:
     rel = services.new_file_path(job)
     out = services.export_root() / rel
     try:
-        user = db.session.get(User, job.user_id)
-        if user is None or not user.is_active:
-            raise NotFound("导出任务的用户已停用")
-        params = job.params
-        # The user's scope is checked again now: it may have changed since the request.
-        scope = services.resolve_scope(user, params["scope"], params["year_from"], params["year_to"])
-        with read_connection() as conn:
-            total = services.plan_total_rows(conn, user, scope)
-            progress = _Progress(job_id, total, conn)
-            progress.save(total_rows=total)
-            outcome = services.build_export(user, scope, out, kind=job.kind, conn=conn, progress=progress.update)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite.reads_only():  # until the outcome is known the job only reads: no write lock held (SQLite)
+            user = db.session.get(User, job.user_id)
+            if user is None or not user.is_active:
+                raise NotFound("导出任务的用户已停用")
+            params = job.params
+            # The user's scope is checked again now: it may have changed since the request.
+            scope = services.resolve_scope(user, params["scope"], params["year_from"], params["year_to"])
+            with read_connection() as conn:
+                total = services.plan_total_rows(conn, user, scope)
+                progress = _Progress(job_id, total)
+                progress.save(total_rows=total)
+                outcome = services.build_export(user, scope, out, kind=job.kind, conn=conn,
+                                                progress=progress.update)
+            db.session.commit()  # ends the reading; the outcome is written in a transaction of its own
         job = db.session.get(ExportJob, job_id)
         job.status, job.progress, job.finished_at = "done", 100, now_utc()
         job.rows_written = job.total_rows = outcome.rows_written

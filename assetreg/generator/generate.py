@@ -674,13 +674,16 @@ class _County:
                     old_id, new_id = rid(), rid()
                     change_on = self.date_between(handed + timedelta(days=200),
                                                   min(AS_OF - timedelta(days=30), ended or AS_OF))
+                    earlier = None
                     if change_on > handed:
                         other = rng.choice(self.companies)
-                        rights.append((old_id, self.code, a.id, kind, "operator", other[0], other[1], None,
-                                       f"经营协议（{handed.year}）", handed, change_on, new_id, _stamp(handed)))
+                        earlier = (old_id, self.code, a.id, kind, "operator", other[0], other[1], None,
+                                   f"经营协议（{handed.year}）", handed, change_on, new_id, _stamp(handed))
                         effective = change_on
                     rights.append((new_id, self.code, a.id, kind, hk, hn, cc, hh, f"确权书（{effective.year}）",
                                    effective, ended, None, _stamp(effective)))
+                    if earlier is not None:  # after the row it points at (superseded_by_id): foreign keys hold
+                        rights.append(earlier)
                     continue
                 rights.append((rid(), self.code, a.id, kind, hk, hn, cc, hh, f"确权书（{handed.year}）", effective,
                                ended, None, _stamp(effective)))
