@@ -9,11 +9,14 @@ a transaction's reads ran outside it and "is the year settled?" and the insert w
 entries landed in a settled year). The ``begin`` event sends BEGIN itself, as in SQLAlchemy's pysqlite
 recipe (Serializable isolation / Savepoints / Transactional DDL):
 
-- ``BEGIN IMMEDIATE`` by default: the write lock is taken up front, so writers serialise and what a
-  transaction read cannot change before it writes. Commands, workers and tests get this.
-- a plain deferred ``BEGIN`` (a snapshot, no lock) where the caller declared it only reads:
-  ``reads_only()`` — every GET/HEAD/OPTIONS request (``assetreg.create_app``) and the export's reading
-  connection. A long report page never holds back a posting.
+- ``BEGIN IMMEDIATE`` for a request that may write (POST, PUT, PATCH, DELETE: ``assetreg.create_app``
+  declares it before any handler queries): the write lock is taken up front, so writers serialise (they
+  wait up to the busy timeout) and what the request read cannot change before it writes.
+- a plain deferred ``BEGIN`` everywhere else (GET/HEAD/OPTIONS requests, commands, workers, tests): a
+  consistent snapshot, no lock until the first write. A long report page never holds back a posting, and a
+  worker or command that reads at length holds no lock. Such a transaction that writes after another writer
+  committed fails "database is locked" (SQLite refuses to write from a stale snapshot), so it can never
+  write on what it read having changed: it fails safe, and the web answers 503 with Retry-After.
 
 PostgreSQL is left alone (its own locks: the settlement's ``LOCK TABLE … IN SHARE MODE``).
 """
@@ -28,12 +31,13 @@ import sqlalchemy as sa
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 
-_reads_only: ContextVar[bool] = ContextVar("sqlite_reads_only", default=False)
+_reads_only: ContextVar[bool] = ContextVar("sqlite_reads_only", default=True)
 
 
 def declare_reads_only(flag: bool = True) -> Token:
-    """From here on (in this thread or task) transactions only read, or (False) may write; ``Token`` undoes
-    it (``undeclare``). A web request sets it before its first query and undoes it when it ends."""
+    """From here on (in this thread or task) transactions begin deferred, or (False) take the write lock up
+    front; ``Token`` undoes it (``undeclare``). A web request sets it before its first query and undoes it
+    when it ends."""
     return _reads_only.set(flag)
 
 
