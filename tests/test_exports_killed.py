@@ -275,9 +275,11 @@ def test_a_killed_worker_leaves_no_file_and_its_job_fails_after_the_heartbeat_wi
     after_kill = _snapshot()
     changed = _changed(before, after_kill)
     _report("request + kill -9 of the web process running the job", changed)
-    # the request's own rows (the job, and its change-log entry); the kill itself wrote nothing else
+    # the request's own rows (the job, its change-log entry and so the county's change-log chain head);
+    # the kill itself wrote nothing else
     assert changed == {"export_jobs": {"added": 1, "changed": 0, "deleted": 0},
-                       "change_log": {"added": 1, "changed": 0, "deleted": 0}}
+                       "change_log": {"added": 1, "changed": 0, "deleted": 0},
+                       "chain_heads": {"added": 0, "changed": 1, "deleted": 0}}
     assert _leftovers(tmp_path / "exports" / COUNTY) == []  # no half-written job file
     assert _personal_data(tmp_path / "systmp", tmp_path / "exports") == []
     assert _leftovers(tmp_path / "systmp") == []
@@ -293,7 +295,8 @@ def test_a_killed_worker_leaves_no_file_and_its_job_fails_after_the_heartbeat_wi
     changed = _changed(after_kill, _snapshot())
     _report("job marked failed after the heartbeat window", changed)
     assert changed == {"export_jobs": {"added": 0, "changed": 1, "deleted": 0},
-                       "change_log": {"added": 1, "changed": 0, "deleted": 0}}
+                       "change_log": {"added": 1, "changed": 0, "deleted": 0},
+                       "chain_heads": {"added": 0, "changed": 1, "deleted": 0}}
 
 
 # --- the pieces ------------------------------------------------------------------------------------
