@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from assetreg.changelog.models import ChangeLogEntry
 from assetreg.changelog.services import record_change
+from assetreg.core import sqlite
 from assetreg.extensions import db
 from assetreg.income.models import IncomeEntry, Settlement, SettlementPart
 
@@ -296,8 +297,9 @@ def test_concurrent_writers_of_one_county_do_not_fork_the_chain(app, world, f, t
     start, errors = threading.Barrier(8), []
 
     def writer(n: int) -> None:
-        with app.app_context():
+        with app.app_context(), sqlite.writes():  # as a request that writes (SQLite: BEGIN IMMEDIATE)
             user = db.session.get(User, admin_id)
+            db.session.commit()
             start.wait()
             for k in range(5):
                 try:

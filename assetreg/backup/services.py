@@ -67,6 +67,8 @@ def backup_sqlite(out: Path) -> BackupInfo:
             target = sqlite3.connect(tmp)
             try:
                 source.backup(target)
+                # the copy carries the live database's WAL mode: make it one self-contained file
+                target.execute("PRAGMA journal_mode = DELETE")
             finally:
                 target.close()
         finally:

@@ -55,6 +55,17 @@ def reads_only() -> Iterator[None]:
         undeclare(token)
 
 
+@contextmanager
+def writes() -> Iterator[None]:
+    """Transactions begun inside the block take the write lock up front (SQLite): for a worker or command
+    that reads and then writes, so it waits its turn (busy timeout) instead of failing on a stale snapshot."""
+    token = declare_reads_only(False)
+    try:
+        yield
+    finally:
+        undeclare(token)
+
+
 def configure(engine: sa.Engine, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
     """Install the settings and the BEGIN on ``engine`` if it is SQLite (once per engine)."""
     if engine.dialect.name != "sqlite" or sa.event.contains(engine, "begin", _begin):

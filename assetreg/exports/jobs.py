@@ -145,16 +145,17 @@ def read_connection() -> sa.Connection:
 
 def run_job(job_id: int) -> ExportJob | None:
     """Run a queued job to the end: queued → running → done (file, SHA-256, rows) or failed (error)."""
-    job = db.session.get(ExportJob, job_id)
-    if job is None or job.status != "queued":
-        return job
-    services.fail_stale_jobs(job.county_code)  # a worker starts: jobs whose worker died are failed
-    if job.status != "queued":  # this one too (queued too long): it stays failed
+    with sqlite.writes():  # read the job and mark it running in one write transaction (SQLite: waits its turn)
+        job = db.session.get(ExportJob, job_id)
+        if job is None or job.status != "queued":
+            return job
+        services.fail_stale_jobs(job.county_code)  # a worker starts: jobs whose worker died are failed
+        if job.status != "queued":  # this one too (queued too long): it stays failed
+            db.session.commit()
+            return job
+        job.status, job.started_at, job.progress = "running", now_utc(), 0
+        job.heartbeat_at = job.started_at
         db.session.commit()
-        return job
-    job.status, job.started_at, job.progress = "running", now_utc(), 0
-    job.heartbeat_at = job.started_at
-    db.session.commit()
     rel = services.new_file_path(job)
     out = services.export_root() / rel
     try:
@@ -173,13 +174,15 @@ def run_job(job_id: int) -> ExportJob | None:
                 outcome = services.build_export(user, scope, out, kind=job.kind, conn=conn,
                                                 progress=progress.update)
             db.session.commit()  # ends the reading; the outcome is written in a transaction of its own
-        job = db.session.get(ExportJob, job_id)
-        job.status, job.progress, job.finished_at = "done", 100, now_utc()
-        job.rows_written = job.total_rows = outcome.rows_written
-        job.file_path, job.file_sha256 = rel, outcome.sha256
-        record_change(None, entity="export_job", entity_id=job.id, action="complete", county_code=job.county_code,
-                      after={"status": "done", "rows_written": job.rows_written, "file_sha256": job.file_sha256})
-        db.session.commit()
+        with sqlite.writes():
+            job = db.session.get(ExportJob, job_id)
+            job.status, job.progress, job.finished_at = "done", 100, now_utc()
+            job.rows_written = job.total_rows = outcome.rows_written
+            job.file_path, job.file_sha256 = rel, outcome.sha256
+            record_change(None, entity="export_job", entity_id=job.id, action="complete",
+                          county_code=job.county_code,
+                          after={"status": "done", "rows_written": job.rows_written, "file_sha256": job.file_sha256})
+            db.session.commit()
         return job
     except Exception as exc:
         db.session.rollback()  # the file was never published (services.build_export)
@@ -189,11 +192,12 @@ def run_job(job_id: int) -> ExportJob | None:
             log.exception("export job %s failed", job_id)
             # no exception text reaches a client: the log has the details
             message = f"导出失败：内部错误（{type(exc).__name__}），请联系系统管理员"
-        job = db.session.get(ExportJob, job_id)
-        job.status, job.error, job.finished_at = "failed", message[:2000], now_utc()
-        record_change(None, entity="export_job", entity_id=job.id, action="fail", county_code=job.county_code,
-                      after={"status": "failed", "error": job.error})
-        db.session.commit()
+        with sqlite.writes():
+            job = db.session.get(ExportJob, job_id)
+            job.status, job.error, job.finished_at = "failed", message[:2000], now_utc()
+            record_change(None, entity="export_job", entity_id=job.id, action="fail", county_code=job.county_code,
+                          after={"status": "failed", "error": job.error})
+            db.session.commit()
         return job
 
 
