@@ -16,7 +16,7 @@ from ..core.time import now_utc
 from ..extensions import login_manager
 from .api import error_response
 
-PUBLIC_ENDPOINTS = {"pages.login", "pages.static", "static"}
+PUBLIC_ENDPOINTS = {"pages.login", "pages.static", "static", "health.healthz", "health.readyz"}
 
 
 def safe_next(target: str | None) -> str | None:
