@@ -22,8 +22,8 @@ import flask
 import pytest
 import sqlalchemy as sa
 
-from assetreg import create_app
 from assetreg.extensions import db
+from assetreg.web.requestlog import register_request_log
 
 from .factories import id_number
 from .web_support import login
@@ -40,12 +40,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _app(**config):
-    """A second app (its own engine) beside the session's test app."""
-    base = {"TESTING": True, "SECRET_KEY": "test-secret-key", "WTF_CSRF_ENABLED": False}
-    return create_app({**base, **config})
 
 
 def _log_lines(caplog) -> list[logging.LogRecord]:
@@ -89,17 +83,19 @@ def test_readyz_503_when_the_database_is_behind_the_code(client):
     assert r.headers["Retry-After"]
 
 
-@pytest.mark.committed  # the second app's own engine must answer, not the test transaction's connection
-def test_readyz_503_when_the_database_is_unreachable(tmp_path):
+@pytest.mark.committed  # the app's own session must ask the engine swapped in, not the test's connection
+def test_readyz_503_when_the_database_is_unreachable(app, client, monkeypatch, tmp_path):
     closed = _free_port()
     urls = [f"sqlite:///{tmp_path / 'no-such-dir' / 'assetreg.db'}",
             f"postgresql+psycopg://assetreg_app:s3cret-pw@127.0.0.1:{closed}/assetreg"]
     for url in urls:
-        other = _app(SQLALCHEMY_DATABASE_URI=url)
-        with other.app_context():
-            r = other.test_client().get("/readyz")
+        unreachable = sa.create_engine(url)
+        monkeypatch.setitem(db.engines, None, unreachable)  # the app pointed at a database that is not there
+        try:
+            r = client.get("/readyz")
+        finally:
             db.session.remove()
-            db.engine.dispose()
+            unreachable.dispose()
         assert r.status_code == 503, url
         assert _failing(r.json) == ["database", "migrations"], url
         text = r.get_data(as_text=True)
@@ -211,12 +207,22 @@ def test_the_logged_path_cannot_forge_a_line(client, caplog):
 # --- behind a reverse proxy ------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("hops", "expected"), [(0, "10.0.0.5"), (1, "203.0.113.9"), (2, "198.51.100.7")])
-def test_proxy_fix_trusts_as_many_proxies_as_configured(app, hops, expected):
-    other = _app(SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"], PROXY_FIX_X_FOR=hops)
-    with other.test_client() as c:
-        c.get("/healthz", headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.9"},
-              environ_base={"REMOTE_ADDR": "10.0.0.5"})
-        assert flask.request.remote_addr == expected
+def test_proxy_fix_trusts_as_many_proxies_as_configured(hops, expected):
+    bare = flask.Flask(__name__)  # the setting as create_app passes it on (a second app would be heavier)
+    bare.config["PROXY_FIX_X_FOR"] = hops
+    register_request_log(bare)
+    bare.add_url_rule("/addr", "addr", lambda: flask.request.remote_addr)
+    r = bare.test_client().get("/addr", headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.9"},
+                               environ_base={"REMOTE_ADDR": "10.0.0.5"})
+    assert r.get_data(as_text=True) == expected
+
+
+def test_proxy_fix_setting_reaches_the_app(app):
+    assert app.config["PROXY_FIX_X_FOR"] == 0  # off unless configured: the peer is the client
+    with pytest.raises(RuntimeError, match="PROXY_FIX_X_FOR"):
+        bare = flask.Flask(__name__)
+        bare.config["PROXY_FIX_X_FOR"] = -1
+        register_request_log(bare)
 
 
 # --- gunicorn configuration, scripts/serve.sh, docs/DEPLOY.md ----------------------------------------
