@@ -43,6 +43,11 @@ def create_app(config: dict | None = None) -> Flask:
     from .web.ui import register_ui
 
     register_ui(app, label_tables=_label_tables(), place_names_of=place_names_of)
+    from .web.health import register_health
+    from .web.requestlog import register_request_log
+
+    register_health(app)  # /healthz, /readyz (public: web/auth.py PUBLIC_ENDPOINTS)
+    register_request_log(app)
 
     from .cli import register_cli
 

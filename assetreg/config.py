@@ -51,6 +51,8 @@ def build_config(instance_path: str) -> dict:
         "SQLITE_BUSY_TIMEOUT_MS": _env_int("SQLITE_BUSY_TIMEOUT_MS", 5000),
         "JSON_AS_ASCII": False,
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        # Reverse proxies in front of the app whose X-Forwarded-For is trusted (web/requestlog.py); 0: none.
+        "PROXY_FIX_X_FOR": _env_int("PROXY_FIX_X_FOR", 0),
         # flask-smorest / OpenAPI
         "API_TITLE": "assetreg 扶贫项目资产登记与收益台账",
         "API_VERSION": "v1",

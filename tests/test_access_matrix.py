@@ -133,6 +133,8 @@ EXPECT: dict[str, Expect | dict[str, Expect]] = {
                                   "finds nothing (the CSS and JS are under /static/web)"),
     "pages.static": read(),
     "api-docs.openapi_json": read(),
+    "health.healthz": read(note="liveness: public, no database (tests/test_serving.py)"),
+    "health.readyz": read(note="readiness: public, names its checks only (tests/test_serving.py)"),
     "users.me": read(),
     # --- users (county admin only) -----------------------------------------------------------------
     "admin.users": read(COUNTY_ONLY),
@@ -344,6 +346,8 @@ PUBLIC = {
     "pages.login": {"GET": {200}, "POST": {401}},  # the login form; an empty post is refused
     "static": {"GET": {404}},  # open, but empty (see EXPECT)
     "pages.static": {"GET": {200}},
+    "health.healthz": {"GET": {200}},  # probes of a load balancer or an orchestrator
+    "health.readyz": {"GET": {200}},
 }
 # The OpenAPI document is served by flask-smorest under /api/v1 and needs a login like the rest of the API
 # (tests/test_openapi.py); there is no swagger/redoc UI. So it is in the matrix, not in PUBLIC.

@@ -21,7 +21,7 @@ from ..core.time import now_utc
 from ..extensions import csrf, login_manager
 from .api import error_response
 
-PUBLIC_ENDPOINTS = {"pages.login", "pages.static", "static"}
+PUBLIC_ENDPOINTS = {"pages.login", "pages.static", "static", "health.healthz", "health.readyz"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
