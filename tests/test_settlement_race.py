@@ -86,6 +86,11 @@ def test_a_settlement_racing_postings_never_leaves_an_entry_outside_it(app, worl
                 t.start()
             for t in threads:
                 t.join(120)
+            if results[0][0] == 503 and results[0][1]["error"]["code"] == "busy":
+                # PostgreSQL may answer the settlement itself 503 (a deadlock or lock timeout against the
+                # postings): nothing was written, and a client does as Retry-After says: it tries again
+                results[0] = live.post("/api/v1/settlements", token,
+                                       {"place_code": v, "year": YEAR, "settled_on": "2025-01-20"})
             outcomes[v] = results
 
     db.session.expire_all()
