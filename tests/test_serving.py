@@ -92,7 +92,9 @@ def test_readyz_503_when_the_database_is_unreachable(app, client, monkeypatch, t
         unreachable = sa.create_engine(url)
         monkeypatch.setitem(db.engines, None, unreachable)  # the app pointed at a database that is not there
         try:
-            r = client.get("/readyz")
+            with app.app_context():  # a context of its own, as a served request has: its session asks the engine
+                r = client.get("/readyz")
+                db.session.remove()
         finally:
             db.session.remove()
             unreachable.dispose()
