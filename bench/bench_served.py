@@ -108,18 +108,21 @@ def parse_wrk(output: str) -> dict:
             break
     else:
         raise ValueError("no WRK_JSON line in the wrk output: " + output.strip()[-500:])
-    lat = raw["latency_us"]
     errors = raw["errors"]
     seconds = raw["duration_us"] / 1e6
+
+    def ms(name: str) -> float | None:  # no request finished: no latency (wrk would say 0)
+        return round(raw["latency_us"][name] / 1000, 2) if raw["requests"] else None
+
     return {
         "requests": raw["requests"],
         "seconds": round(seconds, 3),
         "req_per_s": round(raw["requests"] / seconds, 1) if seconds > 0 else 0.0,
-        "p50_ms": round(lat["p50"] / 1000, 2),
-        "p90_ms": round(lat["p90"] / 1000, 2),
-        "p99_ms": round(lat["p99"] / 1000, 2),
-        "max_ms": round(lat["max"] / 1000, 2),
-        "mean_ms": round(lat["mean"] / 1000, 2),
+        "p50_ms": ms("p50"),
+        "p90_ms": ms("p90"),
+        "p99_ms": ms("p99"),
+        "max_ms": ms("max"),
+        "mean_ms": ms("mean"),
         "non2xx": raw["non2xx"],
         "first_non2xx_status": raw["first_non2xx_status"] or None,
         "socket_errors": sum(errors[k] for k in ("connect", "read", "write", "timeout")),
@@ -129,11 +132,16 @@ def parse_wrk(output: str) -> dict:
 
 
 def with_floor(rows: list[dict]) -> list[dict]:
-    """Each row's req/s and p99 as a ratio to the floor row's (``vs_floor``, ``p99_vs_floor``)."""
+    """Each loaded row's req/s and p99 as a ratio to the floor row's (``vs_floor``, ``p99_vs_floor``);
+    none for the pages, timed one request at a time (not under the same load)."""
     floor = next((r for r in rows if r["key"] == "floor"), None)
     out = []
     for row in rows:
         row = dict(row)
+        if row.get("kind") == "page":
+            row["vs_floor"] = row["p99_vs_floor"] = None
+            out.append(row)
+            continue
         ok = floor is not None and floor.get("req_per_s") and row.get("req_per_s") is not None
         row["vs_floor"] = round(row["req_per_s"] / floor["req_per_s"], 2) if ok else None
         ok_p99 = floor is not None and floor.get("p99_ms") and row.get("p99_ms") is not None
@@ -165,7 +173,7 @@ def judge(row: dict, target: dict | None, baseline: dict | None = None) -> list[
               ratio is not None and ratio <= target["max_p99_vs_floor"])
     if "max_p50_ms" in target:
         p50 = row.get("p50_ms")
-        check(f"p50 < {target['max_p50_ms']} ms", "—" if p50 is None else f"{p50:g} ms",
+        check(f"p50 < {target['max_p50_ms']} ms", fmt_ms(p50),
               p50 is not None and p50 < target["max_p50_ms"])
     if baseline:
         if baseline.get("req_per_s"):
@@ -173,7 +181,7 @@ def judge(row: dict, target: dict | None, baseline: dict | None = None) -> list[
             check(f"req/s ≥ baseline/{BASELINE_FACTOR}", f"{ratio:.2f}× baseline ({baseline['req_per_s']:g})",
                   ratio * BASELINE_FACTOR >= 1)
         if baseline.get("p50_ms"):
-            ratio = row.get("p50_ms", float("inf")) / baseline["p50_ms"]
+            ratio = (row.get("p50_ms") or float("inf")) / baseline["p50_ms"]
             check(f"p50 ≤ {BASELINE_FACTOR}× baseline", f"{ratio:.2f}× baseline ({baseline['p50_ms']:g} ms)",
                   ratio <= BASELINE_FACTOR)
     return checks
