@@ -144,6 +144,28 @@ def test_against_a_baseline_each_figure_within_one_and_a_half_times():
     assert slower["req/s ≥ baseline/1.5"] is False and slower["p50 ≤ 1.5× baseline"] is False
 
 
+def test_requests_timed_one_by_one_and_the_after_write_target():
+    fig = bs.timed([420.0, 910.5, 380.25, 1200.0, 500.0], [200, 200, 200, 200, 200])
+    assert fig["requests"] == 5 and fig["req_per_s"] is None
+    assert fig["p50_ms"] == 500.0 and fig["max_ms"] == fig["p99_ms"] == 1200.0
+    assert fig["non2xx"] == 0 and fig["times_ms"][1] == 910.5
+    assert bs.timed([10.0, 30.0], [200, 302])["p50_ms"] == 20.0
+    assert bs.timed([10.0, 30.0], [200, 302])["non2xx"] == 1
+    row = fig | {"key": "flags_after_write", "kind": "after_write"}
+    checks = {c["target"]: c for c in bs.judge(row, bs.TARGETS["flags_after_write"])}
+    assert checks["every request < 1,000 ms"]["met"] is False
+    assert checks["every request < 1,000 ms"]["figure"] == "worst 1,200 ms"
+    fast = bs.timed([420.0, 910.5, 380.25], [200] * 3) | {"key": "flags_after_write"}
+    assert all(c["met"] for c in bs.judge(fast, bs.TARGETS["flags_after_write"]))
+    assert bs.with_floor(_rows() + [row])[-1]["vs_floor"] is None
+
+
+def test_a_slow_page_is_timed_long_enough_for_a_few_requests():
+    assert bs.page_duration(15, 80.0) == 15
+    assert bs.page_duration(15, 5200.0) == 27  # five requests as slow as the warm-up one
+    assert bs.page_duration(15, 60_000.0) == bs.PAGE_MAX_SECONDS
+
+
 def test_table_prints_each_row_with_its_verdict():
     rows = bs.with_floor([r | {"label": r["key"]} for r in _rows()])
     for row in rows:
