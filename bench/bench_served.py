@@ -18,8 +18,10 @@ your own; never the shared ``test`` one)::
    threads and 8 connections for ``--duration`` seconds (``bench/wrk_report.lua`` sends the token and
    prints req/s, p50/p99 and the non-2xx count as JSON); the pages (logged in through the login form,
    the session cookie sent) one request at a time (1 thread, 1 connection): their figure is how long a
-   request takes, not how many fit in a second. Each row is warmed by one request first (its status
-   must be 200; its time is kept as ``first_ms``: the cold request).
+   request takes, not how many fit in a second (a slow page longer, for five requests at least). Each
+   row is warmed by one request first (its status must be 200; its time is kept as ``first_ms``: the
+   cold request). Last, five times: a write in the county (an asset's note, through the API), then one
+   timed request of the county's flags page.
 4. Prints the issue's table (request | req/s | p50 | p99 | vs the floor) with each target of issue 12
    beside its figure (met/missed), writes everything to ``--json``, and exits 1 when a target is missed
    (``--no-fail``: 0). ``--baseline`` names an earlier run's JSON (one county loaded) to hold each row
