@@ -562,7 +562,8 @@ def main(argv: list[str] | None = None) -> int:
             "wrk": {"threads": THREADS, "connections": CONNECTIONS, "duration_s": args.duration,
                     "pages": {"threads": 1, "connections": 1}},
             "load_before": load_before, "load_after": load_after, "warning": warning,
-            "baseline": args.baseline, "rows": results, "all_met": all_met, "logs": str(logs),
+            "baseline": args.baseline, "rows": results, "all_met": all_met, "table": table(results),
+            "logs": str(logs),
         }, ensure_ascii=False, indent=2))
     return 0 if all_met or args.no_fail else 1
 
