@@ -83,6 +83,10 @@ ROWS = [
      "auth": "county_admin", "path": "/flags"},
     {"key": "flags_after_write", "label": "page /flags (county admin) right after a write in the county",
      "kind": "after_write", "auth": "county_admin", "path": "/flags"},
+    # The floor again at the end: on a shared machine the speed moves during a run; the ratios are to the
+    # mean of both floor runs, and their difference is reported (``floor_drift``).
+    {"key": "floor_end", "label": "bare Flask + Core again, at the end", "kind": "floor", "auth": None,
+     "path": "/assets?town_code={town}&per_page=50"},
 ]
 AFTER_WRITE_ROUNDS = 5
 PAGE_SAMPLES, PAGE_MAX_SECONDS = 5, 120
@@ -159,10 +163,21 @@ def page_duration(duration: int, first_ms: float, samples: int = PAGE_SAMPLES, c
     return max(duration, min(cap, int(samples * first_ms / 1000) + 1))
 
 
+def floor_reference(rows: list[dict]) -> dict | None:
+    """The floor the rows are compared with: the mean req/s and p99 of the floor runs (first and last),
+    and ``drift``, the last run's req/s over the first's (1.0: the machine kept its speed)."""
+    floors = [r for r in rows if r.get("kind") == "floor" and r.get("req_per_s") and r.get("p99_ms")]
+    if not floors:
+        return None
+    return {"req_per_s": sum(r["req_per_s"] for r in floors) / len(floors),
+            "p99_ms": sum(r["p99_ms"] for r in floors) / len(floors),
+            "drift": round(floors[-1]["req_per_s"] / floors[0]["req_per_s"], 2)}
+
+
 def with_floor(rows: list[dict]) -> list[dict]:
-    """Each loaded row's req/s and p99 as a ratio to the floor row's (``vs_floor``, ``p99_vs_floor``);
-    none for the pages, timed one request at a time (not under the same load)."""
-    floor = next((r for r in rows if r["key"] == "floor"), None)
+    """Each loaded row's req/s and p99 as a ratio to the floor's (``floor_reference``: ``vs_floor``,
+    ``p99_vs_floor``); none for the pages, timed one request at a time (not under the same load)."""
+    floor = floor_reference(rows)
     out = []
     for row in rows:
         row = dict(row)
@@ -242,7 +257,7 @@ def table(rows: list[dict]) -> str:
         shown = [c for c in checks if not c["target"].startswith("every answer") or not c["met"]]
         target = "; ".join(f"{c['target']}: {c['figure']}" for c in shown) or "—"
         met = "—" if not checks else ("met" if all(c["met"] for c in checks) else "MISSED")
-        vs = "1" if row["key"] == "floor" else ("—" if row.get("vs_floor") is None else f"{row['vs_floor']:.2f}")
+        vs = "—" if row.get("vs_floor") is None else f"{row['vs_floor']:.2f}"
         rps = "—" if row.get("req_per_s") is None else f"{row['req_per_s']:,.0f}"
         lines.append(f"| {row['label']} | {rps} | {fmt_ms(row.get('p50_ms'))} | {fmt_ms(row.get('p99_ms'))} "
                      f"| {vs} | {target} | {met} |")
@@ -461,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--seed", type=int, default=7, help="generator seed when the county is generated")
     ap.add_argument("--scale", type=float, default=1.0, help="generator scale when the county is generated")
-    ap.add_argument("--only", help="comma-separated row keys to run (the floor always runs)")
+    ap.add_argument("--only", help="comma-separated row keys to run (the floor runs first and last always)")
     ap.add_argument("--baseline", help="an earlier run's JSON: every row within 1.5× of its figures")
     ap.add_argument("--no-fail", action="store_true", help="exit 0 even when a target is missed")
     args = ap.parse_args(argv)
@@ -476,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(WRK).exists():
         print("wrk is needed (Debian package wrk)", file=sys.stderr)
         return 2
-    rows = [r for r in ROWS if not args.only or r["key"] == "floor" or r["key"] in args.only.split(",")]
+    rows = [r for r in ROWS if not args.only or r["kind"] == "floor" or r["key"] in args.only.split(",")]
     baseline = {}
     if args.baseline:
         baseline = {r["key"]: r for r in json.loads(Path(args.baseline).read_text())["rows"]}
@@ -532,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
                                   duration=seconds, authorization=authorization, cookie=cookie)
             result = {"key": row["key"], "label": row["label"], "kind": row["kind"], "path": path,
                       "threads": threads, "connections": connections, "first_ms": first_ms, **figures}
+            result["load_1m"] = round(os.getloadavg()[0], 2)
             results.append(result)
             rps = "—" if figures["req_per_s"] is None else f"{figures['req_per_s']:.1f}"
             print(f"{row['key']:22} {rps:>8} req/s  p50 {fmt_ms(figures['p50_ms']):>9}  "
@@ -543,12 +559,16 @@ def main(argv: list[str] | None = None) -> int:
         row["checks"] = judge(row, TARGETS.get(row["key"]), baseline.get(row["key"]))
     all_met = all(c["met"] for row in results for c in row["checks"])
     warning = load_warning(load_before, load_after)
+    floor = floor_reference(results)
 
     print()
     print(f"served: gunicorn {settings['workers']} {settings['worker_class']} workers each (app and floor); wrk "
           f"{THREADS} threads, {CONNECTIONS} connections, {args.duration} s per API row; pages 1 connection")
     print(table(results))
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    if floor:
+        print(f"floor: {floor['req_per_s']:.0f} req/s, p99 {fmt_ms(floor['p99_ms'])} (mean of its runs; last/first "
+              f"req/s {floor['drift']:.2f}: {'steady' if 0.85 <= floor['drift'] <= 1.15 else 'the machine changed speed during the run'})")
     if warning:
         print(warning)
     print("targets: " + ("all met" if all_met else "MISSED: " + ", ".join(
@@ -562,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
             "wrk": {"threads": THREADS, "connections": CONNECTIONS, "duration_s": args.duration,
                     "pages": {"threads": 1, "connections": 1}},
             "load_before": load_before, "load_after": load_after, "warning": warning,
-            "baseline": args.baseline, "rows": results, "all_met": all_met, "table": table(results),
+            "baseline": args.baseline, "floor": floor, "rows": results, "all_met": all_met, "table": table(results),
             "logs": str(logs),
         }, ensure_ascii=False, indent=2))
     return 0 if all_met or args.no_fail else 1

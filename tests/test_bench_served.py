@@ -112,6 +112,17 @@ def test_ratios_to_the_floor_for_loaded_rows_only():
     assert bs.with_floor([r for r in _rows() if r["key"] != "floor"])[0]["vs_floor"] is None
 
 
+def test_the_floor_is_the_mean_of_its_first_and_last_runs():
+    rows = _rows() + [{"key": "floor_end", "kind": "floor", "req_per_s": 400.0, "p50_ms": 15.0, "p99_ms": 30.0,
+                       "requests": 6000}]
+    ref = bs.floor_reference(rows)
+    assert ref == {"req_per_s": 500.0, "p99_ms": 25.0, "drift": 0.67}
+    by_key = {r["key"]: r for r in bs.with_floor(rows)}
+    assert by_key["assets_town"]["vs_floor"] == 0.78 and by_key["assets_town"]["p99_vs_floor"] == 1.56
+    assert by_key["floor"]["vs_floor"] == 1.2 and by_key["floor_end"]["vs_floor"] == 0.8
+    assert bs.floor_reference([r for r in rows if r["kind"] != "floor"]) is None
+
+
 def test_targets_of_the_issue_met_and_missed():
     rows = {r["key"]: r for r in bs.with_floor(_rows())}
 
@@ -131,7 +142,8 @@ def test_targets_of_the_issue_met_and_missed():
 
 
 def test_every_row_but_the_floor_has_a_target():
-    assert {r["key"] for r in bs.ROWS} - {"floor"} == set(bs.TARGETS)
+    assert {r["key"] for r in bs.ROWS if r["kind"] != "floor"} == set(bs.TARGETS)
+    assert [r["kind"] for r in bs.ROWS][0] == [r["kind"] for r in bs.ROWS][-1] == "floor"  # first and last
 
 
 def test_against_a_baseline_each_figure_within_one_and_a_half_times():
@@ -174,7 +186,7 @@ def test_table_prints_each_row_with_its_verdict():
     assert lines[0] == "| request | req/s | p50 | p99 | vs the floor | target | met |"
     assert len(lines) == 2 + len(rows)
     floor, town, county = lines[2], lines[3], lines[4]
-    assert floor.startswith("| floor | 600 | 12.0 ms | 20.0 ms | 1 | — | met |")
+    assert floor.startswith("| floor | 600 | 12.0 ms | 20.0 ms | 1.00 | — | met |")
     assert "| 0.65 |" in town and town.endswith("| met |")
     assert county.endswith("| MISSED |") and "p99 ≤ 2.0× the floor's: 2.05×" in county
     assert "| 150 ms | 200 ms | — | p50 < 100 ms: 150 ms | MISSED |" in lines[-1]
