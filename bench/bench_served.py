@@ -258,7 +258,7 @@ def table(rows: list[dict]) -> str:
         target = "; ".join(f"{c['target']}: {c['figure']}" for c in shown) or "—"
         met = "—" if not checks else ("met" if all(c["met"] for c in checks) else "MISSED")
         vs = "—" if row.get("vs_floor") is None else f"{row['vs_floor']:.2f}"
-        rps = "—" if row.get("req_per_s") is None else f"{row['req_per_s']:,.0f}"
+        rps = "—" if row.get("req_per_s") is None else f"{row['req_per_s']:,.{0 if row['req_per_s'] >= 10 else 1}f}"
         lines.append(f"| {row['label']} | {rps} | {fmt_ms(row.get('p50_ms'))} | {fmt_ms(row.get('p99_ms'))} "
                      f"| {vs} | {target} | {met} |")
     return "\n".join(lines)
