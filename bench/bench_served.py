@@ -224,7 +224,7 @@ def judge(row: dict, target: dict | None, baseline: dict | None = None) -> list[
               worst is not None and worst < target["max_ms"])
     if baseline:
         if baseline.get("req_per_s"):
-            ratio = row.get("req_per_s", 0) / baseline["req_per_s"]
+            ratio = (row.get("req_per_s") or 0) / baseline["req_per_s"]
             check(f"req/s ≥ baseline/{BASELINE_FACTOR}", f"{ratio:.2f}× baseline ({baseline['req_per_s']:g})",
                   ratio * BASELINE_FACTOR >= 1)
         if baseline.get("p50_ms"):
@@ -375,17 +375,21 @@ def free_port() -> int:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    """Stop a server and every process of its group: TERM, then KILL after 20 s."""
-    if proc.poll() is not None:
+    """Stop a server and every process of its group (its own: ``start_new_session``): TERM, then KILL
+    after 20 s, and a KILL of whatever of the group outlived its master."""
+    try:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
         return
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
     except ProcessLookupError:
         pass
+    proc.wait(timeout=10)
 
 
 @contextmanager
