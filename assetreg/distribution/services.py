@@ -253,13 +253,26 @@ def list_plans(user, *, village_code=None, town_code=None, year=None, status=Non
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
+def _loaded(plan: DistributionPlan | None) -> bool:
+    """Whether a plan of the session already holds what ``_full`` loads (allocations with their lines,
+    steps, objections). An eager load does not overwrite a loaded collection anyway: running it again
+    for such a plan (each step of a procedure recorded in one transaction) only re-reads every line."""
+    if plan is None:
+        return False
+    state = sa.inspect(plan)
+    if state.expired or state.unloaded & {"allocations", "steps", "objections"}:
+        return False
+    return not any("lines" in sa.inspect(a).unloaded for a in plan.allocations)
+
+
 def _load(user, plan_id: int, *, lock: bool = False) -> DistributionPlan | None:
     q = visible_plans(user).where(DistributionPlan.id == plan_id)
     if lock:
         # Writers of one plan queue up (PostgreSQL; SQLite has one writer anyway): each then sees the
         # plan as the previous one left it, and a stale ``version`` loses with 409.
         q = q.with_for_update(of=DistributionPlan)
-    return db.session.scalar(q.options(*_full()))
+    held = db.session.identity_map.get(db.session.identity_key(DistributionPlan, plan_id))
+    return db.session.scalar(q if _loaded(held) else q.options(*_full()))
 
 
 def get_plan(user, plan_id: int) -> DistributionPlan:
