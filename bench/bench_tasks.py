@@ -293,8 +293,10 @@ def main() -> None:
         results: list[dict] = []
         if "lists" in only:
             results.append(bench_lists(admin, args.county, args.rounds))
+            print(f"lists: {results[-1]}", flush=True)
         if "import" in only:
             results.extend(bench_import(admin, args.county, args.rounds))
+            print(f"import: {results[-2:]}", flush=True)
         if "plan" in only:
             village, name = _plan_village(args.county)
             vc = _user(name, "village_committee", village, f"{village} 村委会（基准测试）")
