@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from ..changelog.services import record_change, snapshot
 from ..core.access import require_write, scope_clause
-from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
+from ..core.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
 from ..core.events import asset_registered, assets_loaded, household_moved, place_withdrawn
 from ..core.time import today_local
 from ..extensions import db
@@ -99,7 +99,10 @@ def check_version(asset: Asset, version: int | None) -> None:
 
 
 def _resolve_place(user, place_code: str) -> Place:
-    place = db.session.scalar(sa.select(Place).where(Place.code == place_code))
+    return _usable_place(user, db.session.scalar(sa.select(Place).where(Place.code == place_code)))
+
+
+def _usable_place(user, place: Place | None) -> Place:
     if place is None or place.county_code != user.county_code:
         raise RuleViolation("所在区划无效", {"place_code": ["未找到该区划"]})
     if place.valid_to is not None:
@@ -149,6 +152,59 @@ def _snapshot(asset: Asset) -> dict:
 
 def create_asset(user, data: dict) -> Asset:
     place = _resolve_place(user, data["place_code"])
+
+    def code_taken(county_code: str, code: str) -> bool:
+        return db.session.scalar(sa.select(Asset.id).where(Asset.county_code == county_code,
+                                                           Asset.code == code)) is not None
+
+    asset, household = _new_asset(user, data, place, household_by_id=lambda i: db.session.get(Household, i or 0),
+                                  code_taken=code_taken)
+    db.session.add(asset)
+    db.session.flush()
+    _registered(user, asset, household)
+    return asset
+
+
+def create_assets(user, items: list[dict]) -> list[Asset]:
+    """Register many assets at once (the import): the same checks as ``create_asset``, item by item, with
+    the places, households and taken codes read in one query each, then the assets inserted together
+    and their status rows and change-log entries written in one flush. A refused item raises its
+    DomainError with ``exc.item`` set to its position; nothing is added to the session before every item
+    has passed."""
+    places = {p.code: p for code_chunk in _chunked({d["place_code"] for d in items})
+              for p in db.session.scalars(sa.select(Place).where(Place.code.in_(code_chunk)))}
+    households = {h.id: h for id_chunk in _chunked({d["household_id"] for d in items if d.get("household_id")})
+                  for h in db.session.scalars(sa.select(Household).where(Household.id.in_(id_chunk)))}
+    taken = {(user.county_code, c) for code_chunk in _chunked({d["code"] for d in items})
+             for c in db.session.scalars(sa.select(Asset.code).where(Asset.county_code == user.county_code,
+                                                                     Asset.code.in_(code_chunk)))}
+    built = []
+    for i, data in enumerate(items):
+        try:
+            place = _usable_place(user, places.get(data["place_code"]))
+            asset, household = _new_asset(user, data, place, household_by_id=households.get,
+                                          code_taken=lambda county_code, code: (county_code, code) in taken)
+        except DomainError as exc:
+            exc.item = i
+            raise
+        taken.add((asset.county_code, asset.code))
+        built.append((asset, household))
+    db.session.add_all(asset for asset, _ in built)
+    db.session.flush()
+    for asset, household in built:
+        _registered(user, asset, household)
+    db.session.flush()
+    return [asset for asset, _ in built]
+
+
+def _chunked(values, size: int = 500):
+    values = sorted(values)
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def _new_asset(user, data: dict, place: Place, *, household_by_id, code_taken) -> tuple[Asset, Household | None]:
+    """Every check of a new asset, in order; the asset (not yet in the session) and its household."""
     codes = _place_codes(place)
     require_write(user, "assets", **codes)
     category = data["category"]
@@ -158,7 +214,7 @@ def create_asset(user, data: dict) -> Asset:
         # basis: P11 — household assets are held and run by the household itself.
         if data.get("managing_level") != "household":
             raise RuleViolation("到户类资产的管理层级应为“户”", {"managing_level": ["应为 household"]})
-        household = db.session.get(Household, data.get("household_id") or 0)
+        household = household_by_id(data.get("household_id") or 0)
         if household is None or household.county_code != user.county_code or \
                 (codes["village_code"] and household.village_code != codes["village_code"]):
             raise RuleViolation("到户类资产须指定本村的农户", {"household_id": ["未找到该村的农户"]})
@@ -169,8 +225,7 @@ def create_asset(user, data: dict) -> Asset:
     status = data.get("status", "under_construction")
     if status in ("in_operation", "in_use") and status != rules.IN_SERVICE[category]:
         raise RuleViolation("状态与类别不符", {"status": [f"应为 {rules.IN_SERVICE[category]}"]})
-    if db.session.scalar(sa.select(Asset.id).where(Asset.county_code == codes["county_code"],
-                                                   Asset.code == data["code"])):
+    if code_taken(codes["county_code"], data["code"]):
         raise Conflict("资产编号已存在", {"code": ["本县已有相同编号的资产"]}, code="duplicate_code")
     status_on = data.get("status_on") or data.get("completed_on") or today_local()
     if status_on > today_local():
@@ -187,16 +242,18 @@ def create_asset(user, data: dict) -> Asset:
         note=data.get("note"),
     )
     _set_fundings(asset, data["original_value"], data["fundings"])
-    db.session.add(asset)
-    db.session.flush()
+    return asset, household
+
+
+def _registered(user, asset: Asset, household: Household | None) -> None:
+    """What follows the insert of a new asset: its first status row, the change log, the rights signal."""
     db.session.add(AssetStatusChange(county_code=asset.county_code, asset_id=asset.id, from_status=None,
-                                     to_status=status, changed_on=status_on, reason="登记",
+                                     to_status=asset.status, changed_on=asset.status_on, reason="登记",
                                      actor_id=getattr(user, "id", None)))
     record_change(user, entity="asset", entity_id=asset.id, action="create", county_code=asset.county_code,
                   town_code=asset.town_code, village_code=asset.village_code, after=_snapshot(asset))
     asset.is_rights_complete = False
-    asset_registered.send(None, user=user, asset=asset, household=household, effective_on=status_on)
-    return asset
+    asset_registered.send(None, user=user, asset=asset, household=household, effective_on=asset.status_on)
 
 
 def update_asset(user, asset_id: int, data: dict, *, if_match: int | None = None) -> Asset:

@@ -352,8 +352,11 @@ class _Builder:
             if seen[name] > 1:  # a second workshop or toilet in the same village is its 二期
                 spec.kind = (*spec.kind[:-2], f"{name}（{N.CHINESE_NUMERALS[seen[name] - 1]}期）", spec.kind[-1])
         gaps = self.choose_gaps(specs)
-        for spec in specs:
-            self.register(spec)
+        # Without autoflush: create_asset and change_status flush what they insert; the lookups of the next
+        # call would only flush the previous one's change-log entry, a second flush per call.
+        with db.session.no_autoflush:
+            for spec in specs:
+                self.register(spec)
         self.rights(specs, gaps)
         self.custody(specs, gaps)
         self.operations(specs, gaps)

@@ -493,7 +493,13 @@ class _Oversight:
     def archive(self) -> None:
         """Each asset's documents as its path reached them: the project approval (county archive), then at
         the asset's own level acceptance, handover and rights confirmation, the operation contract or
-        custody agreement, the disposal approval. About one asset in fifteen lacks one required document."""
+        custody agreement, the disposal approval. About one asset in fifteen lacks one required document.
+        Without autoflush: each document is flushed as it is filed (create_document), so the lookups of the
+        next one would only flush the previous one's change-log entry, a second flush per document."""
+        with db.session.no_autoflush:
+            self._archive()
+
+    def _archive(self) -> None:
         for a in self.assets:
             if not a.path:
                 continue

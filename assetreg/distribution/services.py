@@ -18,7 +18,7 @@ from ..core.errors import Conflict, Forbidden, NotFound, RuleViolation
 from ..core.money import ZERO
 from ..core.time import now_utc, today_local
 from ..extensions import db
-from ..households.models import Household
+from ..households.models import Household, HouseholdMember
 from ..income.services import settled_village
 from ..places.models import Place
 from . import rules
@@ -253,13 +253,26 @@ def list_plans(user, *, village_code=None, town_code=None, year=None, status=Non
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
+def _loaded(plan: DistributionPlan | None) -> bool:
+    """Whether a plan of the session already holds what ``_full`` loads (allocations with their lines,
+    steps, objections). An eager load does not overwrite a loaded collection anyway: running it again
+    for such a plan (each step of a procedure recorded in one transaction) only re-reads every line."""
+    if plan is None:
+        return False
+    state = sa.inspect(plan)
+    if state.expired or state.unloaded & {"allocations", "steps", "objections"}:
+        return False
+    return not any("lines" in sa.inspect(a).unloaded for a in plan.allocations)
+
+
 def _load(user, plan_id: int, *, lock: bool = False) -> DistributionPlan | None:
     q = visible_plans(user).where(DistributionPlan.id == plan_id)
     if lock:
         # Writers of one plan queue up (PostgreSQL; SQLite has one writer anyway): each then sees the
         # plan as the previous one left it, and a stale ``version`` loses with 409.
         q = q.with_for_update(of=DistributionPlan)
-    return db.session.scalar(q.options(*_full()))
+    held = db.session.identity_map.get(db.session.identity_key(DistributionPlan, plan_id))
+    return db.session.scalar(q if _loaded(held) else q.options(*_full()))
 
 
 def get_plan(user, plan_id: int) -> DistributionPlan:
@@ -858,21 +871,27 @@ def _overlaps(a_from: date, a_to: date | None, b_from: date, b_to: date | None) 
 
 def _annotate_jobs(jobs: list[PublicJob]) -> list[PublicJob]:
     """Each job's warnings (JOB_PRIORITY: priority households holding no job during its term) and months
-    attended; three queries whatever the number of jobs."""
+    attended; four queries whatever the number of jobs."""
     if not jobs:
         return jobs
     villages = sorted({j.village_code for j in jobs})
     county = jobs[0].county_code
     households = {h.id: h for h in db.session.scalars(
-        sa.select(Household).where(Household.county_code == county, Household.village_code.in_(villages))
+        sa.select(Household).where(Household.county_code == county,
+                                   Household.id.in_(sorted({j.household_id for j in jobs})))
         .options(selectinload(Household.members)))}
     terms = db.session.execute(sa.select(PublicJob.village_code, PublicJob.household_id, PublicJob.term_from,
                                          PublicJob.term_to).where(PublicJob.county_code == county,
                                                                   PublicJob.village_code.in_(villages))).all()
+    # The priority households of the villages (脱贫户/监测户, or a weak or half labourer), read as ids: not
+    # every household of the village with its members as objects, on every job written or listed.
+    weak = sa.exists().where(HouseholdMember.household_id == Household.id,
+                             HouseholdMember.labour.in_(("weak", "half")))
     priority: dict[str, set[int]] = {}
-    for h in households.values():
-        if h.status in ("formerly_poor", "monitored") or any(m.labour in ("weak", "half") for m in h.members):
-            priority.setdefault(h.village_code, set()).add(h.id)
+    for hid, village in db.session.execute(sa.select(Household.id, Household.village_code).where(
+            Household.county_code == county, Household.village_code.in_(villages),
+            sa.or_(Household.status.in_(("formerly_poor", "monitored")), weak))):
+        priority.setdefault(village, set()).add(hid)
     for j in jobs:
         h = households.get(j.household_id)
         j.warnings = []

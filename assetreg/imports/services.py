@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..assets.models import Asset
-from ..assets.services import create_asset
+from ..assets.services import create_assets
 from ..changelog.services import record_change
 from ..core.access import Scope, in_scope, require_write, town_of
 from ..core.errors import DomainError, NotFound
@@ -532,16 +532,16 @@ def run_import(user, kind_name: str, content: bytes, filename: str | None, *, dr
 
 def _write(user, kind: t.Kind, records: list[_Record], report: Report, layout: _Layout) -> None:
     """Every new record through its domain service, in row order; the first refusal stops the import
-    (validation should have caught it: this is the safety net for races and rules it does not know)."""
-
+    (validation should have caught it: this is the safety net for races and rules it does not know).
+    Assets go through ``create_assets`` together: its checks item by item, one insert for them all."""
+    if kind.name == "assets":
+        _write_assets(user, kind, [rec for rec in records if rec.action == "create"], report, layout)
+        return
     for rec in records:
         if rec.action != "create":
             continue
         try:
-            if kind.name == "assets":
-                data = {k: v for k, v in rec.data.items() if k != "household_number"}
-                create_asset(user, data)
-            elif kind.name == "households":
+            if kind.name == "households":
                 create_household(user, rec.data)
             else:
                 data = {k: v for k, v in rec.data.items() if k not in ("asset_id", "asset_code")}
@@ -554,6 +554,21 @@ def _write(user, kind: t.Kind, records: list[_Record], report: Report, layout: _
             _service_error(report, kind, layout, rec, "与已有记录冲突（可能有人同时登记了相同的记录）", {})
             return
         report.created += 1
+    report.committed = True
+
+
+def _write_assets(user, kind: t.Kind, records: list[_Record], report: Report, layout: _Layout) -> None:
+    items = [{k: v for k, v in rec.data.items() if k != "household_number"} for rec in records]
+    try:
+        create_assets(user, items)
+    except DomainError as exc:
+        _service_error(report, kind, layout, records[getattr(exc, "item", 0)], exc.message, exc.fields)
+        return
+    except IntegrityError:
+        log.info("import hit a database constraint in a batch of %s assets", len(records))
+        _service_error(report, kind, layout, records[0], "与已有记录冲突（可能有人同时登记了相同的记录）", {})
+        return
+    report.created = len(records)
     report.committed = True
 
 
