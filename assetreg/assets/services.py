@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
@@ -38,32 +39,48 @@ def _annotate(assets: list[Asset]) -> list[Asset]:
     return assets
 
 
-def list_assets(user, *, town_code=None, village_code=None, category=None, status=None, subtype=None,
-                q=None, sort="code", page=1, per_page=50) -> dict:
-    """One page of assets in scope: three queries whatever the page size (count, page, fundings)
-    plus one for rights completeness."""
-    query = visible_assets(user)
+def _list_filters(user, *, town_code=None, village_code=None, category=None, status=None, subtype=None,
+                  q=None) -> list:
+    where = [Asset.county_code == user.county_code, scope_clause(Asset, user)]
     if town_code:
-        query = query.where(Asset.town_code == town_code)
+        where.append(Asset.town_code == town_code)
     if village_code:
-        query = query.where(Asset.village_code == village_code)
+        where.append(Asset.village_code == village_code)
     if category:
-        query = query.where(Asset.category == category)
+        where.append(Asset.category == category)
     if status:
-        query = query.where(Asset.status == status)
+        where.append(Asset.status == status)
     if subtype:
-        query = query.where(Asset.subtype == subtype)
+        where.append(Asset.subtype == subtype)
     if q:
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(sa.or_(Asset.code.like(like, escape="\\"), Asset.name.like(like, escape="\\")))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+        where.append(sa.or_(Asset.code.like(like, escape="\\"), Asset.name.like(like, escape="\\")))
+    return where
+
+
+def list_assets(user, *, sort="code", page=1, per_page=50, **filters) -> dict:
+    """One page of assets in scope, read-only rows (attribute access like an ``Asset``; not ORM objects,
+    which a page only shows): the page, its fundings, rights completeness (``assets_loaded``), and the
+    count only when the page is full (a shorter page is the last one: its offset plus its rows)."""
+    where = _list_filters(user, **filters)
     column = _SORT_COLUMNS[sort.lstrip("-")]
     order = column.desc() if sort.startswith("-") else column.asc()
-    items = db.session.scalars(
-        query.options(selectinload(Asset.fundings)).order_by(order, Asset.id)
-        .limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    return {"items": _annotate(list(items)), "page": page, "per_page": per_page, "total": total}
+    offset = (page - 1) * per_page
+    rows = db.session.execute(sa.select(*Asset.__table__.c).where(*where).order_by(order, Asset.id)
+                              .limit(per_page).offset(offset)).all()
+    if rows and len(rows) < per_page:
+        total = offset + len(rows)
+    else:  # a full page, or an empty one past the end: count
+        total = db.session.scalar(sa.select(sa.func.count(Asset.id)).where(*where))
+    items = [SimpleNamespace(**row._mapping, fundings=[]) for row in rows]
+    by_id = {a.id: a for a in items}
+    if by_id:
+        for line in db.session.execute(sa.select(AssetFunding.asset_id, AssetFunding.source, AssetFunding.amount)
+                                       .where(AssetFunding.county_code == user.county_code,
+                                              AssetFunding.asset_id.in_(list(by_id)))
+                                       .order_by(AssetFunding.id)):
+            by_id[line.asset_id].fundings.append(SimpleNamespace(source=line.source, amount=line.amount))
+    return {"items": _annotate(items), "page": page, "per_page": per_page, "total": total}
 
 
 def get_asset(user, asset_id: int, *, for_update: bool = False) -> Asset:
