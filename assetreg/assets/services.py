@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from ..changelog.services import record_change, snapshot
 from ..core.access import require_write, scope_clause
@@ -86,8 +86,8 @@ def list_assets(user, *, sort="code", page=1, per_page=50, **filters) -> dict:
 
 def get_asset(user, asset_id: int, *, for_update: bool = False) -> Asset:
     """An asset the user may see; another scope's asset is simply not found (404)."""
-    asset = db.session.scalar(visible_assets(user).where(Asset.id == asset_id)
-                              .options(selectinload(Asset.fundings)))
+    asset = db.session.scalars(visible_assets(user).where(Asset.id == asset_id)
+                               .options(joinedload(Asset.fundings))).unique().one_or_none()  # one round trip
     if asset is None:
         if for_update:
             _refuse_foreign_write(asset_id)

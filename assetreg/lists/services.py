@@ -403,10 +403,12 @@ def _place_name(places: dict[str, Place], code: str | None) -> str | None:
     return places[code].name if code and code in places else None
 
 
-def _current_rights(id_filter, kinds) -> dict[int, dict[str, AssetRight]]:
+def _current_rights(id_filter, kinds, county_code: str) -> dict[int, dict[str, AssetRight]]:
+    """The current holders (led by the county: the partial unique index of current rights)."""
     rows = db.session.execute(
         sa.select(AssetRight.asset_id, AssetRight.kind, AssetRight.holder_name, AssetRight.holder_kind)
-        .where(id_filter(AssetRight.asset_id), AssetRight.ended_on.is_(None), AssetRight.kind.in_(list(kinds))))
+        .where(AssetRight.county_code == county_code, id_filter(AssetRight.asset_id), AssetRight.ended_on.is_(None),
+               AssetRight.kind.in_(list(kinds))))
     out: dict[int, dict] = defaultdict(dict)
     for r in rows:
         out[r.asset_id][r.kind] = r
@@ -458,7 +460,8 @@ def asset_list(user, *, scope: str | None = None, as_of: date | None = None, pag
             "original_value": a.original_value, "book_value": bv, "status": a.status,
             "status_label": STATUSES[a.status],
         })
-    holders = _current_rights(_id_filter(place, [r["id"] for r in rows] if per_page else None), _HOLDER_RIGHTS)
+    holders = _current_rights(_id_filter(place, [r["id"] for r in rows] if per_page else None), _HOLDER_RIGHTS,
+                              place.county_code)
     for r in rows:
         held = holders.get(r["id"], {})
         for kind in _HOLDER_RIGHTS:
@@ -529,7 +532,7 @@ def responsibility_list(user, *, scope: str | None = None, as_of: date | None = 
         q = q.limit(per_page).offset((page - 1) * per_page)
     assets = db.session.execute(q).all()
     ids = _id_filter(place, [a.id for a in assets] if per_page is not None else None)
-    rights = _current_rights(ids, FIVE_RIGHTS)
+    rights = _current_rights(ids, FIVE_RIGHTS, place.county_code)
     custody = {c.asset_id: c for c in db.session.execute(
         sa.select(AssetCustody.asset_id, AssetCustody.custodian_unit, AssetCustody.responsible_person)
         .where(ids(AssetCustody.asset_id), AssetCustody.replaced_at.is_(None)))}
