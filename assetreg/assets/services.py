@@ -61,19 +61,21 @@ def _list_filters(user, *, town_code=None, village_code=None, category=None, sta
 
 def list_assets(user, *, sort="code", page=1, per_page=50, **filters) -> dict:
     """One page of assets in scope, read-only rows (attribute access like an ``Asset``; not ORM objects,
-    which a page only shows): the page, its fundings, rights completeness (``assets_loaded``), and the
-    count only when the page is full (a shorter page is the last one: its offset plus its rows)."""
+    which a page only shows), in three statements whatever the page size: the page with its count (an
+    uncorrelated subquery the database evaluates once, an index-only scan with migration 0008), its
+    fundings, and rights completeness (``assets_loaded``). Only a page past the end counts apart."""
     where = _list_filters(user, **filters)
     column = _SORT_COLUMNS[sort.lstrip("-")]
     order = column.desc() if sort.startswith("-") else column.asc()
-    offset = (page - 1) * per_page
-    rows = db.session.execute(sa.select(*Asset.__table__.c).where(*where).order_by(order, Asset.id)
-                              .limit(per_page).offset(offset)).all()
-    if rows and len(rows) < per_page:
-        total = offset + len(rows)
-    else:  # a full page, or an empty one past the end: count
-        total = db.session.scalar(sa.select(sa.func.count(Asset.id)).where(*where))
-    items = [SimpleNamespace(**row._mapping, fundings=[]) for row in rows]
+    count = sa.select(sa.func.count(Asset.id)).where(*where).scalar_subquery()
+    rows = db.session.execute(sa.select(*Asset.__table__.c, count.label("total_in_scope")).where(*where)
+                              .order_by(order, Asset.id).limit(per_page).offset((page - 1) * per_page)).all()
+    total = rows[0].total_in_scope if rows else db.session.scalar(sa.select(count))
+    items = []
+    for row in rows:
+        values = dict(row._mapping)
+        del values["total_in_scope"]
+        items.append(SimpleNamespace(**values, fundings=[]))
     by_id = {a.id: a for a in items}
     if by_id:
         for line in db.session.execute(sa.select(AssetFunding.asset_id, AssetFunding.source, AssetFunding.amount)

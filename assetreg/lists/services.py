@@ -440,16 +440,17 @@ def asset_list(user, *, scope: str | None = None, as_of: date | None = None, pag
     place = resolve_scope(user, scope)
     as_of = as_of or today_local()
     names = _place_names(place.county_code)
-    policies = {p.subtype: rules.PolicyFacts(p.useful_life_years, p.residual_rate) for p in db.session.execute(
-        sa.select(DepreciationPolicy.subtype, DepreciationPolicy.useful_life_years, DepreciationPolicy.residual_rate)
-        .where(DepreciationPolicy.county_code == place.county_code))}
-    query = sa.select(*_asset_columns()).where(_scope_filter(Asset, place)).order_by(Asset.code, Asset.id)
+    query = (sa.select(*_asset_columns(), DepreciationPolicy.useful_life_years.label("policy_life"),
+                       DepreciationPolicy.residual_rate.label("policy_rate"))
+             .select_from(Asset).outerjoin(DepreciationPolicy, policy_join())
+             .where(_scope_filter(Asset, place)).order_by(Asset.code, Asset.id))
     if per_page is not None:
         query = query.limit(per_page).offset((page - 1) * per_page)
     rows = []
     for a in db.session.execute(query):
+        policy = rules.PolicyFacts(a.policy_life, a.policy_rate) if a.policy_life is not None else None
         bv = rules.book_value(a.original_value, completed_on=a.completed_on, useful_life_years=a.useful_life_years,
-                              policy=policies.get(a.subtype), as_of=as_of)
+                              policy=policy, as_of=as_of)
         rows.append({
             "id": a.id, "code": a.code, "name": a.name, "category": a.category,
             "category_label": CATEGORIES[a.category], "subtype": a.subtype, "place_code": a.place_code,
