@@ -47,6 +47,7 @@ class Everything(OutSchema):
     raw = fields.Raw()
     shout = fields.Function(lambda o: get_value(o, "name").upper())
     absent = fields.String()
+    first_source = fields.String(attribute="first.source")
 
 
 def _objects():
@@ -59,10 +60,19 @@ def _objects():
                             at=datetime(2025, 1, 2, tzinfo=UTC), note=None, first=None, lines=[], tags=None, raw=None)
     revealed = SimpleNamespace(**{**vars(full), "reveal_personal": True})
     as_dict = {**vars(full), "lines": [vars(x) for x in full.lines], "first": None}
-    return [full, empty, revealed, as_dict]
+    return [full, empty, revealed, as_dict, Keyed(**vars(full))]
 
 
-@pytest.mark.parametrize("index", range(4))
+class Keyed(SimpleNamespace):
+    """An object with ``__getitem__`` (like a result row): marshmallow tries the key, then the attribute."""
+
+    def __getitem__(self, key):
+        if key == "name":
+            return "by key"
+        raise KeyError(key)
+
+
+@pytest.mark.parametrize("index", range(5))
 def test_every_kind_of_field_dumps_as_marshmallow_does(index, monkeypatch):
     obj = _objects()[index]
     ours = Everything().dump(obj)
@@ -72,6 +82,9 @@ def test_every_kind_of_field_dumps_as_marshmallow_does(index, monkeypatch):
         assert ours["amount"] == "1234.50" and ours["share"] == "0.0500" and ours["on"] == "2020-06-30"
         assert "13812345678" not in ours["note"]  # masked unless the object says otherwise
         assert ours["lines"][1] == {"source": "other", "amount": "0.00", "label": "L-other"}
+        assert ours["first_source"] == "fiscal_link"  # a dotted attribute
+    if index == 4:
+        assert ours["name"] == "by key" and ours["id"] == 7  # the key first, then the attribute
 
 
 def test_many_and_the_page_envelope(monkeypatch):

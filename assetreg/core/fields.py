@@ -158,21 +158,6 @@ class PageQuery(ma.Schema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
-def _getter(attr: str):
-    """``obj.attr`` or ``obj[attr]`` as marshmallow's accessor reads it (a dict by key, an object by
-    attribute, ``missing`` when absent), without its per-value detours for the two common cases."""
-    if "." in attr:
-        return lambda obj: _ma_get_value(obj, attr)
-
-    def get(obj):
-        if type(obj) is dict:
-            return obj.get(attr, _missing)
-        if not hasattr(obj, "__getitem__"):
-            return getattr(obj, attr, _missing)
-        return _ma_get_value(obj, attr)
-    return get
-
-
 def _money_out(value):
     return None if value is None else f"{Decimal(value):.2f}"
 
@@ -208,12 +193,12 @@ class OutSchema(ma.Schema):
         for attr, field in self.dump_fields.items():
             key = field.data_key if field.data_key is not None else attr
             if not field._CHECK_ATTRIBUTE:  # Function, Method: computed from the whole object
-                plan.append((key, None, field, attr))
+                plan.append((key, None, field, attr, False))
                 continue
             if field.dump_default is not _missing:
                 return False
-            get = _getter(field.attribute if field.attribute is not None else attr)
-            plan.append((key, get, _converter(field), attr))
+            name = field.attribute if field.attribute is not None else attr
+            plan.append((key, name, _converter(field), attr, "." in name))
         return plan
 
     def _serialize(self, obj, *, many: bool = False):
@@ -226,12 +211,23 @@ class OutSchema(ma.Schema):
 
     @staticmethod
     def _dump_one(plan, obj) -> dict:
+        # Read as marshmallow's accessor does (a dict by key, an object by attribute, ``missing`` when
+        # absent, anything else through the accessor itself), deciding which once per row.
+        by_key = type(obj) is dict
+        by_attribute = not by_key and not hasattr(obj, "__getitem__")
         out = {}
-        for key, get, convert, attr in plan:
-            if get is None:
+        for key, name, convert, attr, dotted in plan:
+            if name is None:
                 out[key] = convert._serialize(None, attr, obj)
                 continue
-            value = get(obj)
+            if dotted:
+                value = _ma_get_value(obj, name)
+            elif by_key:
+                value = obj.get(name, _missing)
+            elif by_attribute:
+                value = getattr(obj, name, _missing)
+            else:
+                value = _ma_get_value(obj, name)
             if value is _missing:
                 continue
             out[key] = convert(value) if type(convert) is not tuple else convert[0]._serialize(value, attr, obj)
