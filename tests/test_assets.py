@@ -297,3 +297,44 @@ def test_asset_list_runs_constant_number_of_queries(world, f, count_queries):
         assert len(world.fin_a.get("/api/v1/assets?per_page=500").json["items"]) == 33
     assert small.count == large.count
     assert large.count <= 6
+
+
+def test_book_value_sql_twin_agrees_with_the_rule_to_the_fen():
+    """assets.services.book_value_fen_sql (the 资产清单 totals) computes what rules.depreciate does."""
+    import random
+
+    from assetreg.assets.services import book_value_fen_sql
+
+    rng = random.Random(12)
+    cases = [(120000000, date(2020, 6, 30), 20, 500, date(2025, 6, 30)),  # the known case: 915,000.00
+             (1000000, date(2024, 1, 15), 3, 0, date(2024, 2, 1)),  # 277.78 a month, rounded half-up
+             (99, date(2024, 5, 31), 1, 9999, date(2025, 7, 1)), (5, None, 10, 5000, date(2025, 1, 1)),
+             (12345, date(2030, 1, 1), 5, 300, date(2025, 1, 1)), (777, date(2020, 1, 1), None, 100, date(2025, 1, 1)),
+             (10**14, date(1950, 12, 31), 100, 9999, date(2100, 12, 31))]
+    for _ in range(150):
+        cases.append((rng.choice([0, 1, 3, rng.randrange(10**4), rng.randrange(10**9), rng.randrange(10**14)]),
+                      date(rng.randrange(1990, 2030), rng.randrange(1, 13), rng.randrange(1, 29)),
+                      rng.randrange(1, 60), rng.choice([0, 1, 500, rng.randrange(10000)]),
+                      date(rng.randrange(2000, 2040), rng.randrange(1, 13), rng.randrange(1, 29))))
+    for fen, on, life, rate, as_of in cases:
+        expected = depreciate(Decimal(fen) / 100, in_service_on=on, useful_life_years=life,
+                              residual_rate=Decimal(rate) / 10000, as_of=as_of).book_value
+        got = db.session.scalar(sa.select(book_value_fen_sql(
+            sa.literal(fen, sa.BigInteger), sa.literal(on, sa.Date),
+            sa.literal(life, sa.Integer), sa.literal(rate, sa.BigInteger), as_of)))
+        assert Decimal(int(got)) / 100 == expected, (fen, on, life, rate, as_of)
+
+
+def test_list_total_rides_in_the_page_statement(world, f, count_queries):
+    for n in range(5):
+        f.asset(code=f"P-{n}")
+    get = lambda q: world.admin.get("/api/v1/assets?" + q).json  # noqa: E731
+    with count_queries() as full:
+        assert get("per_page=2&page=1")["total"] == 5
+    with count_queries() as last:
+        page = get("per_page=2&page=3")
+    assert page["total"] == 5 and [x["code"] for x in page["items"]] == ["P-4"]
+    assert last.count == full.count  # the count is no statement of its own
+    assert get("per_page=2&page=4") == {"items": [], "page": 4, "per_page": 2, "total": 5}  # past the end
+    assert get("per_page=5&page=1")["total"] == 5
+    assert get("per_page=2&page=2&q=P-")["total"] == 5 and get("q=nothing")["total"] == 0

@@ -75,6 +75,23 @@ def test_asset_list_values_by_hand(world, s):
     assert {g["village_name"] for g in body["totals"]["by_village"]} >= {"县本级", "乡镇本级", "桃源村"}
 
 
+def test_asset_list_pages_are_slices_of_the_whole_list_with_its_totals(world, s):
+    """A page builds only its own rows, yet every page carries the totals of the whole scope."""
+    from assetreg.lists.services import asset_list
+
+    whole = asset_list(world.admin.user, scope=COUNTY, as_of=AS_OF, per_page=None)
+    assert whole["total"] == len(whole["items"]) == whole["totals"]["count"] > 3
+    assert sum(r["book_value"] for r in whole["items"]) == whole["totals"]["book_value"]
+    for page in (1, 2, 3):
+        body = world.admin.get(f"/api/v1/lists/assets?scope={COUNTY}&as_of={AS_OF}&page={page}&per_page=3").json
+        assert [r["code"] for r in body["items"]] == [r["code"] for r in whole["items"][(page - 1) * 3:page * 3]]
+        assert body["total"] == whole["total"]
+        assert body["totals"]["book_value"] == f"{whole['totals']['book_value']:.2f}"
+        assert body["totals"]["by_village"] == [{**g, "original_value": f"{g['original_value']:.2f}",
+                                                 "book_value": f"{g['book_value']:.2f}"}
+                                                for g in whole["totals"]["by_village"]]
+
+
 def test_book_value_follows_the_as_of_date(world, s):
     early, _ = fetch_all(world.admin, "assets", COUNTY, as_of=date(2020, 6, 30), per_page=50)
     later, _ = fetch_all(world.admin, "assets", COUNTY, as_of=date(2025, 6, 30), per_page=50)

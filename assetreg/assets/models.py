@@ -81,8 +81,10 @@ class Asset(db.Model):
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         sa.UniqueConstraint("county_code", "code"),
-        sa.Index("ix_assets_county_town", "county_code", "town_code"),
-        sa.Index("ix_assets_county_village", "county_code", "village_code"),
+        # A town's or village's page in code order, the county's category by value (migration 0008_hot_indexes).
+        sa.Index("ix_assets_county_town_code", "county_code", "town_code", "code", "id"),
+        sa.Index("ix_assets_county_village_code", "county_code", "village_code", "code", "id"),
+        sa.Index("ix_assets_county_category_value", "county_code", "category", "original_value", "id"),
         sa.Index("ix_assets_county_category", "county_code", "category"),
         sa.Index("ix_assets_county_status", "county_code", "status"),
         sa.Index("ix_assets_county_subtype", "county_code", "subtype"),

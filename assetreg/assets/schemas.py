@@ -3,7 +3,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ..core.fields import Choice, DecimalString, Int, MoneyField, PageQuery, Text, page_schema
+from ..core.fields import Choice, DecimalString, Int, MoneyField, OutSchema, PageQuery, Text, page_schema
 from .models import CATEGORIES, FUNDING_SOURCES, MANAGING_LEVELS, STATUSES
 
 
@@ -12,7 +12,7 @@ class FundingIn(ma.Schema):
     amount = MoneyField(required=True)
 
 
-class FundingOut(ma.Schema):
+class FundingOut(OutSchema):
     source = fields.String()
     source_label = fields.Function(lambda f: FUNDING_SOURCES[f.source])
     amount = MoneyField()
@@ -59,7 +59,7 @@ class AssetUpdate(ma.Schema):
     note = Text(1000, allow_none=True, min_len=0)
 
 
-class Asset(ma.Schema):
+class Asset(OutSchema):
     id = fields.Integer()
     code = fields.String()
     name = fields.String()
@@ -116,7 +116,7 @@ class TransitionCreate(ma.Schema):
     version = Int(min_value=1)
 
 
-class StatusChange(ma.Schema):
+class StatusChange(OutSchema):
     id = fields.Integer()
     from_status = fields.String(allow_none=True)
     to_status = fields.String()
@@ -132,7 +132,7 @@ class BookValueQuery(ma.Schema):
     as_of = fields.Date(required=True)
 
 
-class BookValue(ma.Schema):
+class BookValue(OutSchema):
     as_of = fields.Date()
     original_value = MoneyField()
     months_elapsed = fields.Integer()
@@ -148,7 +148,7 @@ class DepreciationPolicyIn(ma.Schema):
     residual_rate = DecimalString(4, min_value=0, max_value="0.9999", required=True)
 
 
-class DepreciationPolicy(ma.Schema):
+class DepreciationPolicy(OutSchema):
     subtype = fields.String()
     useful_life_years = fields.Integer()
     residual_rate = DecimalString(4, max_value="0.9999")

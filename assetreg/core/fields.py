@@ -1,5 +1,6 @@
 """Shared marshmallow building blocks: money and other decimals as strings, bounded text, whole-string
-patterns, pagination, error shape. What a field documents (OpenAPI) is what it checks."""
+patterns, pagination, error shape, and ``OutSchema`` (a faster dump for output-only schemas). What a field
+documents (OpenAPI) is what it checks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from decimal import Decimal
 
 import marshmallow as ma
 from marshmallow import fields, validate
+from marshmallow.decorators import POST_DUMP, PRE_DUMP
+from marshmallow.utils import ensure_text_type
+from marshmallow.utils import get_value as _ma_get_value
+from marshmallow.utils import missing as _missing
 
 from .money import MAX_AMOUNT, is_exact_cents, to_decimal
 from .validators import mask_personal_text
@@ -153,9 +158,114 @@ class PageQuery(ma.Schema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
+def _money_out(value):
+    return None if value is None else f"{Decimal(value):.2f}"
+
+
+def _text_out(value):
+    return None if value is None else (value if type(value) is str else ensure_text_type(value))
+
+
+def _int_out(value):
+    return None if value is None else (value if type(value) is int else int(value))
+
+
+class OutSchema(ma.Schema):
+    """An output-only schema whose ``dump`` gives exactly marshmallow's result, faster: each field's
+    reading and conversion is worked out once per schema instance (a plan), then applied to every row.
+
+    Plain strings, integers, ISO dates and times, money and nested ``OutSchema`` rows are converted
+    inline; any other field (``Function``, ``PersonalText``, ``DecimalString`` …) through its own
+    ``_serialize``, so it keeps its behaviour. A schema with dump hooks, or a field with a
+    ``dump_default``, takes marshmallow's own path. The fields, so the OpenAPI document, are untouched;
+    tests/test_out_schema.py compares both paths."""
+
+    def _dump_plan(self):
+        plan = self.__dict__.get("_out_plan")
+        if plan is None:
+            plan = self.__dict__["_out_plan"] = self._make_plan()
+        return plan
+
+    def _make_plan(self):
+        if self._hooks[PRE_DUMP] or self._hooks[POST_DUMP] or type(self).get_attribute is not ma.Schema.get_attribute:
+            return False
+        plan = []
+        for attr, field in self.dump_fields.items():
+            key = field.data_key if field.data_key is not None else attr
+            if not field._CHECK_ATTRIBUTE:  # Function, Method: computed from the whole object
+                plan.append((key, None, field, attr, False))
+                continue
+            if field.dump_default is not _missing:
+                return False
+            name = field.attribute if field.attribute is not None else attr
+            plan.append((key, name, _converter(field), attr, "." in name))
+        return plan
+
+    def _serialize(self, obj, *, many: bool = False):
+        plan = self._dump_plan()
+        if plan is False:
+            return super()._serialize(obj, many=many)
+        if many and obj is not None:
+            return [self._dump_one(plan, each) for each in obj]
+        return self._dump_one(plan, obj)
+
+    @staticmethod
+    def _dump_one(plan, obj) -> dict:
+        # Read as marshmallow's accessor does (a dict by key, an object by attribute, ``missing`` when
+        # absent, anything else through the accessor itself), deciding which once per row.
+        by_key = type(obj) is dict
+        by_attribute = not by_key and not hasattr(obj, "__getitem__")
+        out = {}
+        for key, name, convert, attr, dotted in plan:
+            if name is None:
+                out[key] = convert._serialize(None, attr, obj)
+                continue
+            if dotted:
+                value = _ma_get_value(obj, name)
+            elif by_key:
+                value = obj.get(name, _missing)
+            elif by_attribute:
+                value = getattr(obj, name, _missing)
+            else:
+                value = _ma_get_value(obj, name)
+            if value is _missing:
+                continue
+            out[key] = convert(value) if type(convert) is not tuple else convert[0]._serialize(value, attr, obj)
+        return out
+
+
+def _converter(field: fields.Field):
+    """The conversion of one field's value: a plain function where it is known to equal the field's
+    ``_serialize``, else ``(field,)`` (call the field itself)."""
+    kind = type(field)
+    if kind is MoneyField:
+        return _money_out
+    if kind is fields.String:
+        return _text_out
+    if kind is fields.Integer and not field.as_string:
+        return _int_out
+    if kind in (fields.Date, fields.DateTime) and (field.format or field.DEFAULT_FORMAT) in ("iso", "iso8601"):
+        iso = kind.SERIALIZATION_FUNCS[field.format or field.DEFAULT_FORMAT]
+        return lambda value: None if value is None else iso(value)
+    if kind is fields.Nested and _plain_out(field.schema) and not (field.schema.many or field.many):
+        nested = field.schema
+        return lambda value: None if value is None else nested._serialize(value)
+    if kind is fields.List and type(field.inner) is fields.Nested and _plain_out(field.inner.schema) \
+            and not (field.inner.schema.many or field.inner.many):
+        nested = field.inner.schema
+        return lambda value: None if value is None else nested._serialize(value, many=True)
+    return (field,)
+
+
+def _plain_out(schema) -> bool:
+    """An ``OutSchema`` without dump hooks: dumping it is its ``_serialize`` alone."""
+    return isinstance(schema, OutSchema) and not (schema._hooks[PRE_DUMP] or schema._hooks[POST_DUMP])
+
+
 def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
     """The envelope every list endpoint returns: items and the paging figures."""
-    return type(name, (ma.Schema,), {
+    base = OutSchema if issubclass(item_schema, OutSchema) else ma.Schema
+    return type(name, (base,), {
         "items": fields.List(fields.Nested(item_schema)),
         "page": fields.Integer(),
         "per_page": fields.Integer(),

@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 
 from ..assets.models import CATEGORIES, STATUSES
 from ..core.access import PLACE_CODE_MESSAGE, PLACE_CODE_PATTERN
-from ..core.fields import Choice, Int, Matches, MoneyField, PageQuery, Text, page_schema
+from ..core.fields import Choice, Int, Matches, MoneyField, OutSchema, PageQuery, Text, page_schema
 from .models import DOCUMENT_KINDS, FIVE_SYSTEMS, LEVELS, REGULATION_CATEGORIES
 
 _CODE = Matches(PLACE_CODE_PATTERN, error=PLACE_CODE_MESSAGE)
@@ -159,14 +159,14 @@ class ExportQuery(ma.Schema):
     as_of = fields.Date()
 
 
-class ListScope(ma.Schema):
+class ListScope(OutSchema):
     code = fields.String()
     name = fields.String()
     level = fields.String()
     level_label = fields.String()
 
 
-class _Sums(ma.Schema):
+class _Sums(OutSchema):
     count = fields.Integer()
     original_value = MoneyField()
     book_value = MoneyField()
@@ -193,7 +193,7 @@ class AssetTotals(_Sums):
     by_village = fields.List(fields.Nested(_ByVillage))
 
 
-class AssetRow(ma.Schema):
+class AssetRow(OutSchema):
     id = fields.Integer()
     code = fields.String()
     name = fields.String()
@@ -217,7 +217,7 @@ class AssetRow(ma.Schema):
     income_holder = fields.String(allow_none=True)
 
 
-class _ListPage(ma.Schema):
+class _ListPage(OutSchema):
     scope = fields.Nested(ListScope)
     as_of = fields.Date()
     page = fields.Integer()
@@ -230,7 +230,7 @@ class AssetList(_ListPage):
     totals = fields.Nested(AssetTotals)
 
 
-class ResponsibilityRow(ma.Schema):
+class ResponsibilityRow(OutSchema):
     id = fields.Integer()
     code = fields.String()
     name = fields.String()
@@ -260,7 +260,7 @@ class ResponsibilityRow(ma.Schema):
     rights_missing = fields.List(fields.String())
 
 
-class ResponsibilityTotals(ma.Schema):
+class ResponsibilityTotals(OutSchema):
     count = fields.Integer()
     rights_complete = fields.Integer()
     with_custodian = fields.Integer()
@@ -272,7 +272,7 @@ class ResponsibilityList(_ListPage):
     totals = fields.Nested(ResponsibilityTotals)
 
 
-class RegulationRow(ma.Schema):
+class RegulationRow(OutSchema):
     id = fields.Integer()
     title = fields.String()
     doc_number = fields.String(allow_none=True)
@@ -290,7 +290,7 @@ class RegulationRow(ma.Schema):
     applies_to_label = fields.String()
 
 
-class Coverage(ma.Schema):
+class Coverage(OutSchema):
     code = fields.String()
     name = fields.String()
     level = fields.String()
@@ -300,7 +300,7 @@ class Coverage(ma.Schema):
     missing_labels = fields.List(fields.String())
 
 
-class RegulationTotals(ma.Schema):
+class RegulationTotals(OutSchema):
     count = fields.Integer()
     by_level = fields.Dict(keys=fields.String(), values=fields.Integer())
     places = fields.Integer()
@@ -314,7 +314,7 @@ class RegulationList(_ListPage):
     totals = fields.Nested(RegulationTotals)
 
 
-class ArchiveDoc(ma.Schema):
+class ArchiveDoc(OutSchema):
     id = fields.Integer()
     asset_id = fields.Integer(allow_none=True)
     place_code = fields.String()
@@ -329,7 +329,7 @@ class ArchiveDoc(ma.Schema):
     file_id = fields.Integer(allow_none=True)
 
 
-class ArchiveRow(ma.Schema):
+class ArchiveRow(OutSchema):
     id = fields.Integer()
     code = fields.String()
     name = fields.String()
@@ -346,7 +346,7 @@ class ArchiveRow(ma.Schema):
     missing_labels = fields.List(fields.String())
 
 
-class ArchiveTotals(ma.Schema):
+class ArchiveTotals(OutSchema):
     count = fields.Integer()
     documents = fields.Integer()
     documents_by_level = fields.Dict(keys=fields.String(), values=fields.Integer())
