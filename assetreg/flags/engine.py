@@ -9,6 +9,8 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from ..core.access import Scope
+from ..core.datacache import kept
 from ..core.errors import NotFound
 from ..distribution.models import DistributionPolicy
 from ..extensions import db
@@ -72,6 +74,20 @@ def evaluate(scope_code: str, as_of: date, *, rule_ids: Iterable[str] | None = N
     """Every flag of the scope on the day, most severe first, then by rule, place and key."""
     ctx = build_context(scope_code, as_of, settings)
     return evaluate_context(ctx, rule_ids=rule_ids)
+
+
+def evaluate_kept(scope_code: str, as_of: date, *, rule_ids: Iterable[str] | None = None) -> tuple[Ctx, list[Flag]]:
+    """The scope's context and its flags on the day, as ``evaluate`` gives them, from the county's evaluation
+    (every rule, the county's own settings) kept per version of the county's data (``core.datacache.kept``):
+    evaluated once after each write in the county, then filtered to the scope (``Scope.holds`` on each flag's
+    ``scope_codes``, as the rules' own scope conditions) and the rules asked for."""
+    ctx = build_context(scope_code, as_of)
+    every = kept("flags", ctx.county_code, (as_of.isoformat(),),
+                 lambda: evaluate_context(replace(ctx, level="county", code=ctx.county_code, cache={})))
+    wanted = set(rule_ids) if rule_ids is not None else None
+    scope = Scope(ctx.code)
+    return ctx, [f for f in every if (wanted is None or f.rule_id in wanted)
+                 and scope.holds(f.county_code, *f.scope_codes)]
 
 
 def evaluate_context(ctx: Ctx, *, rule_ids: Iterable[str] | None = None) -> list[Flag]:

@@ -131,6 +131,9 @@ class Flag:
     acknowledged_by: str | None = None
     ack_reason: str | None = None
     problem_id: int | None = None
+    # The (town, village) the rule found the flag by, when not the flag's own: a disposal request keeps the
+    # codes its asset had when it was made. Scoping a kept county evaluation reads it (``scope_codes``).
+    scoped_by: tuple[str | None, str | None] | None = None
 
     @property
     def rule(self) -> Rule:
@@ -143,6 +146,11 @@ class Flag:
     @property
     def place_code(self) -> str:
         return self.village_code or self.town_code or self.county_code
+
+    @property
+    def scope_codes(self) -> tuple[str | None, str | None]:
+        """The (town, village) that put the flag in a town's or a village's evaluation."""
+        return self.scoped_by or (self.town_code, self.village_code)
 
     def identity(self) -> tuple:
         """What two evaluations must agree on."""
@@ -1346,7 +1354,7 @@ def disposal_unapproved(ctx: Ctx):
                            f"{'、'.join(APPROVERS.get(x, x) for x in missing)}的审批",
                    county_code=ctx.county_code, town_code=a.town_code, village_code=a.village_code, asset_id=a.id,
                    asset_code=a.code, asset_name=a.name, asset_category=a.category,
-                   place_name=ctx.place_name(a.place_code))
+                   place_name=ctx.place_name(a.place_code), scoped_by=(req.town_code, req.village_code))
     gone = first_reached(ctx, ("disposed", "scrapped"), "gone_on")
     executed = (sa.select(r.id).where(r.asset_id == Asset.id, r.executed_on.is_not(None),
                                       r.executed_on <= ctx.as_of).exists())
