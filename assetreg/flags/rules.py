@@ -364,9 +364,13 @@ def status_at(ctx: Ctx) -> AssetState:
 def first_reached(ctx: Ctx, statuses: Iterable[str], label: str = "first_on"):
     """(asset_id, first day the asset entered one of ``statuses``) up to the day."""
     c = AssetStatusChange
+    # Led by the county (ix_asset_status_changes_county_status, read alone); in a town or a village only its
+    # assets' changes, so that a misjudged join never meets the whole county's.
+    narrower = ([] if ctx.level == "county" or ctx.asset_id is not None
+                else [c.asset_id.in_(sa.select(Asset.id).where(ctx.in_scope(Asset)))])
     return (sa.select(c.asset_id, sa.func.min(c.changed_on).label(label))
-            .where(c.county_code == ctx.county_code, c.changed_on <= ctx.as_of, c.to_status.in_(list(statuses)),
-                   *ctx.only_asset(c.asset_id))
+            .where(c.county_code == ctx.county_code, c.to_status.in_(list(statuses)), c.changed_on <= ctx.as_of,
+                   *ctx.only_asset(c.asset_id), *narrower)
             .group_by(c.asset_id).subquery())
 
 
@@ -1059,8 +1063,9 @@ def privacy_leak(ctx: Ctx):
     line_text = li.person_name + " " + sa.func.coalesce(li.reason, "")
     texts = sa.union_all(
         sa.select(a.plan_id, a.use.label("name"), sa.literal("").label("reason"))
-        .where(_among(a.plan_id, ids), a.use.regexp_match(long_run)),
-        sa.select(li.plan_id, li.person_name, li.reason).where(_among(li.plan_id, ids), line_text.regexp_match(long_run)))
+        .where(a.county_code == ctx.county_code, _among(a.plan_id, ids), a.use.regexp_match(long_run)),
+        sa.select(li.plan_id, li.person_name, li.reason)
+        .where(li.county_code == ctx.county_code, _among(li.plan_id, ids), line_text.regexp_match(long_run)))
     kinds: dict[int, set[str]] = defaultdict(set)
     for plan_id, name, reason in _run(texts).all():
         for text in (name, reason):
@@ -1149,12 +1154,16 @@ def monitored_left_out(ctx: Ctx):
     if not monitored:
         return
     paid = dict(_run(
-        sa.select(li.plan_id, sa.func.count(sa.distinct(li.household_id))).where(_among(li.plan_id, ids))
+        sa.select(li.plan_id, sa.func.count(sa.distinct(li.household_id)))
+        .where(li.county_code == ctx.county_code, _among(li.plan_id, ids))
         .group_by(li.plan_id)).all())
+    # Every table named with the county (a plan, a household of another county is never read).
     paid_monitored = dict(_run(
         sa.select(li.plan_id, sa.func.count(sa.distinct(li.household_id)))
-        .join(p, p.id == li.plan_id).join(h, h.id == li.household_id)
-        .where(_among(li.plan_id, ids), h.village_code == p.village_code, _monitored(ctx, h))
+        .join(p, sa.and_(p.id == li.plan_id, p.county_code == ctx.county_code))
+        .join(h, sa.and_(h.id == li.household_id, h.county_code == ctx.county_code))
+        .where(li.county_code == ctx.county_code, _among(li.plan_id, ids), h.village_code == p.village_code,
+               _monitored(ctx, h))
         .group_by(li.plan_id)).all())
     for plan in plans_at(ctx):
         got = paid_monitored.get(plan.id, 0)
@@ -1188,11 +1197,13 @@ def equal_cash_rule(ctx: Ctx):
     """A 扶贫济困 or 奖励补助 allocation paid in equal amounts (within a fen) to every household of the
     village (简单平均、一发了之), where income should go first to those in difficulty."""
     a, li = PlanAllocation, PlanLine
+    ids = plan_ids(ctx)
+    # The lines by their plans and the county (not a join over every county's lines).
     rows = _run(
         sa.select(a.plan_id, a.purpose, sa.func.count(li.id).label("n"), sa.func.min(li.amount).label("lo"),
                   sa.func.max(li.amount).label("hi"))
-        .join(li, li.allocation_id == a.id)
-        .where(_among(a.plan_id, plan_ids(ctx)), a.purpose.in_(CASH_PURPOSES))
+        .join(li, sa.and_(li.allocation_id == a.id, li.county_code == ctx.county_code, _among(li.plan_id, ids)))
+        .where(a.county_code == ctx.county_code, _among(a.plan_id, ids), a.purpose.in_(CASH_PURPOSES))
         .group_by(a.id, a.plan_id, a.purpose, a.position).order_by(a.plan_id, a.position)).all()
     if not rows:
         return
@@ -1356,8 +1367,8 @@ def disposal_unapproved(ctx: Ctx):
                    asset_code=a.code, asset_name=a.name, asset_category=a.category,
                    place_name=ctx.place_name(a.place_code), scoped_by=(req.town_code, req.village_code))
     gone = first_reached(ctx, ("disposed", "scrapped"), "gone_on")
-    executed = (sa.select(r.id).where(r.asset_id == Asset.id, r.executed_on.is_not(None),
-                                      r.executed_on <= ctx.as_of).exists())
+    executed = (sa.select(r.id).where(r.county_code == ctx.county_code, r.asset_id == Asset.id,
+                                      r.executed_on.is_not(None), r.executed_on <= ctx.as_of).exists())
     rows = _run(
         sa.select(Asset.id, Asset.code, Asset.name, Asset.category, Asset.town_code, Asset.village_code,
                   Asset.place_code, gone.c.gone_on).join(gone, gone.c.asset_id == Asset.id)
