@@ -15,7 +15,9 @@ client (login, templates, the real queries, no network), as of 2025-06-30:
   the request, so the county's data version has moved: the median of ``--runs`` such pairs.
 
 Pages: ``/flags`` of the county admin and of a town's finance officer, each role's home ``/`` and the
-home's flag fragment ``/home/flags``. Targets (issue 12): /flags under 150 ms when nothing changed, under
+home's flag fragment ``/home/flags``. ``--explain SCOPE`` instead times each flag rule over the scope (the
+rules run directly, nothing kept) and prints EXPLAIN (ANALYZE, BUFFERS) of each statement slower than
+``--over`` ms (docs/perf/flags_county_led.md was written from it). Targets (issue 12): /flags under 150 ms when nothing changed, under
 1 s right after a write; every home under 100 ms. ``DATA_CACHE_SECONDS=0`` gives the figures without
 keeping (every request cold). ``--json FILE`` keeps the figures.
 """
@@ -46,6 +48,8 @@ def main() -> int:
     ap.add_argument("--county", default="439901")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--explain", metavar="SCOPE", help="per flag rule over SCOPE: time, statements and plans")
+    ap.add_argument("--over", type=float, default=20.0, help="--explain: plans of statements slower than this (ms)")
     args = ap.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     if not url or url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] == "test":
@@ -65,6 +69,8 @@ def main() -> int:
     from assetreg.users.models import User
     from assetreg.users.services import create_user
 
+    if args.explain:
+        return explain(args.explain, args.over)
     app = create_app({"WTF_CSRF_ENABLED": False})
     seconds = app.config["DATA_CACHE_SECONDS"]
     freeze(datetime(2025, 6, 30, 4, tzinfo=UTC))  # the generated data runs to mid-2025
@@ -142,6 +148,45 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"county": args.county, "data_cache_seconds": seconds, "rows": rows},
                                               ensure_ascii=False, indent=2))
+    return 0
+
+
+def explain(scope: str, over_ms: float) -> int:
+    """Each rule's time and statements over ``scope`` as of 2025-06-30, with the plans of the slow ones."""
+    import sqlalchemy as sa
+
+    from assetreg import create_app
+    from assetreg.extensions import db
+    from assetreg.flags import engine
+    from assetreg.flags.rules import ORDER, RULES
+
+    app = create_app({"DATA_CACHE_SECONDS": 0})
+    seen: list[tuple[str, object, float]] = []
+    with app.app_context():
+        @sa.event.listens_for(db.engine, "before_cursor_execute")
+        def _start(conn, cursor, statement, parameters, context, executemany):
+            context.bench_t0 = time.perf_counter()
+
+        @sa.event.listens_for(db.engine, "after_cursor_execute")
+        def _end(conn, cursor, statement, parameters, context, executemany):
+            seen.append((statement, parameters, (time.perf_counter() - context.bench_t0) * 1000))
+
+        ctx = engine.build_context(scope, date(2025, 6, 30))
+        for rid in ORDER:
+            seen.clear()
+            t = time.perf_counter()
+            n = len(list(RULES[rid].evaluate(ctx)))
+            ms = (time.perf_counter() - t) * 1000
+            statements = list(seen)
+            print(f"{rid:26} {ms:8.1f} ms  {n:5d} flags  {len(statements)} SQL  "
+                  f"slowest {max((s[2] for s in statements), default=0):.1f} ms", flush=True)
+            for statement, parameters, sms in statements:
+                if sms >= over_ms:
+                    cursor = db.session.connection().connection.dbapi_connection.cursor()
+                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+                    plan = "\n".join(r[0] for r in cursor.fetchall())
+                    print(f"--- {rid} {sms:.1f} ms\n{statement}\n{plan}\n", flush=True)
+        db.session.rollback()
     return 0
 
 
