@@ -20,7 +20,7 @@ from assetreg.flags import services as flag_services
 from assetreg.home import services as home
 
 from .factories import COUNTY, TOWN_A, TOWN_B, VILLAGE_A1, VILLAGE_A2, VILLAGE_B1
-from .test_flags_rules import give_rights, make_asset
+from .test_flags_rules import give_rights, make_asset, post_income
 
 OTHER = "439902"
 OTHER_TOWN, OTHER_VILLAGE = OTHER + "100", OTHER + "100201"
@@ -200,3 +200,29 @@ def test_the_chain_heads_alone_tell_a_logged_write(world, roads, counted, monkey
     db.session.commit()
     keys = {fl.key for fl in flag_services.flags_for(admin, rule="CUSTODY_MISSING")[1]}
     assert counted["n"] == 2 and f"asset:{roads[VILLAGE_A1].id}" not in keys
+
+
+def test_the_ledger_pass_is_kept_until_the_ledger_moves(world, roads, f, counted, monkeypatch):
+    """NO_INCOME's ledger pass (rules.ledger) is versioned by the ledger's chain alone: a custody record
+    re-evaluates the rules but not the pass; an income entry does."""
+    from assetreg.flags import rules
+
+    passes = {"n": 0}
+    real = rules._ledger_pass
+
+    def counting(ctx):
+        passes["n"] += 1
+        return real(ctx)
+
+    monkeypatch.setattr(rules, "_ledger_pass", counting)
+    shop = make_asset(f, [("in_operation", date(2020, 3, 1))], subtype="扶贫车间", place=VILLAGE_A2)
+    admin = world.users["admin"]
+    assert f"asset:{shop.id}" in {fl.key for fl in flag_services.flags_for(admin, rule="NO_INCOME")[1]}
+    assert (counted["n"], passes["n"]) == (1, 1)
+    record_custody(admin, roads[VILLAGE_A1].id, dict(CUSTODY))
+    db.session.commit()
+    assert f"asset:{shop.id}" in {fl.key for fl in flag_services.flags_for(admin, rule="NO_INCOME")[1]}
+    assert (counted["n"], passes["n"]) == (2, 1)
+    post_income(shop, "3000.00", date(2025, 5, 10))
+    assert f"asset:{shop.id}" not in {fl.key for fl in flag_services.flags_for(admin, rule="NO_INCOME")[1]}
+    assert (counted["n"], passes["n"]) == (3, 2)

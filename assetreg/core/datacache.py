@@ -103,16 +103,20 @@ def _key(kind: str, county_code: str, version: str, parts: Iterable) -> str:
     return ":".join([kind, county_code, version, *(str(p) for p in parts)])
 
 
-def kept(kind: str, county_code: str, parts: Iterable, compute: Callable[[], T]) -> T:
+def kept(kind: str, county_code: str, parts: Iterable, compute: Callable[[], T], *,
+         chains: tuple[str, ...] | None = None) -> T:
     """``compute()``, kept under (kind, county, the county's data version, parts). ``parts`` must name
     everything else the value depends on (a scope, a day). A transaction that has written computes afresh
-    and keeps nothing (what it sees is not yet everyone's); a cache that fails (Redis down) only costs time."""
+    and keeps nothing (what it sees is not yet everyone's); a cache that fails (Redis down) only costs time.
+
+    ``chains``: a value read only from chained tables (the ledger) is versioned by those chains' heads alone
+    (``county_version``), so that writes elsewhere in the county leave it kept."""
     seconds = current_app.config.get("DATA_CACHE_SECONDS", 0)
     if seconds <= 0 or writes_pending(db.session):
         return compute()
-    heads = county_version(county_code)
+    heads = county_version(county_code, chains)
     try:
-        version = f"{heads}.{cache.get(_mark(county_code)) or 0}"
+        version = heads if chains is not None else f"{heads}.{cache.get(_mark(county_code)) or 0}"
         key = _key(kind, county_code, version, parts)
         hit = cache.get(key)
     except Exception:  # noqa: BLE001 — the cache is an optimisation: without it, compute

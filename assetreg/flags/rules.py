@@ -34,6 +34,7 @@ from sqlalchemy.orm import aliased
 from ..assets.models import Asset, AssetStatusChange
 from ..assets.rules import HELD
 from ..core.access import level_of, town_of
+from ..core.datacache import kept
 from ..core.money import ZERO
 from ..core.time import LOCAL_TZ
 from ..core.validators import find_unmasked
@@ -445,6 +446,20 @@ def ledger(ctx: Ctx) -> Ledger:
     SETTLEMENT_LATE, PV_INCOME_LOW)."""
     if "ledger" in ctx.cache:
         return ctx.cache["ledger"]
+    if ctx.asset_id is None:
+        # The pass reads the county's ledger alone (whatever the scope): kept per version of the ledger, so
+        # a write elsewhere in the county (custody, rights, plans) re-evaluates the rules without it.
+        year, _ = settlement_year(ctx.as_of, ctx.settings.settlement_deadline)
+        cutoff = years_before(ctx.as_of, ctx.settings.no_income_years)
+        out = kept("ledger", ctx.county_code, (ctx.as_of.isoformat(), year, cutoff.isoformat()),
+                   lambda: _ledger_pass(ctx), chains=(IncomeEntry.__chain__,))
+    else:
+        out = _ledger_pass(ctx)
+    ctx.cache["ledger"] = out
+    return out
+
+
+def _ledger_pass(ctx: Ctx) -> Ledger:
     e = IncomeEntry
     live = live_income(ctx)
     year, _ = settlement_year(ctx.as_of, ctx.settings.settlement_deadline)
@@ -465,8 +480,7 @@ def ledger(ctx: Ctx) -> Ledger:
             out.earning[asset_id].add(village)
         if net:
             out.pv_year_net[asset_id] += net
-    ctx.cache["ledger"] = out
-    return out
+    return Ledger(out.last_income_on, dict(out.earning), dict(out.pv_year_net))  # plain dicts: kept pickled
 
 
 # --- rights and handover ----------------------------------------------------------------------------
