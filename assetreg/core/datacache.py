@@ -96,7 +96,8 @@ def _forget_writes(session: Session, transaction) -> None:
 
 def writes_pending(session: Session) -> bool:
     """This transaction has written rows of a county (or is about to): what it reads is not yet everyone's."""
-    return bool(session.info.get(_WRITTEN) or session.new or session.dirty or session.deleted)
+    return bool(session.info.get(_WRITTEN)) or any(
+        getattr(o, "__tablename__", None) not in UNKEPT_TABLES for o in chain(session.new, session.dirty, session.deleted))
 
 
 def _key(kind: str, county_code: str, version: str, parts: Iterable) -> str:
