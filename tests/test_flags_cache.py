@@ -123,6 +123,9 @@ def test_a_write_in_the_county_reevaluates(world, roads, counted):
     keys = {fl.key for fl in flag_services.flags_for(admin, rule="CUSTODY_MISSING")[1]}
     assert counted["n"] == 2 and f"asset:{roads[VILLAGE_A1].id}" not in keys
     assert keys == {f"asset:{roads[v].id}" for v in (VILLAGE_A2, VILLAGE_B1)}
+    # the new evaluation replaced the old one: one entry of the county's flags for the day, not one per version
+    stored = [k for k in datacache.cache.cache._cache if k.startswith(f"{datacache.KEY_PREFIX}flags:{COUNTY}:")]
+    assert len(stored) == 1
 
 
 def test_a_write_in_another_county_changes_nothing_kept(world, roads, other_county, counted):

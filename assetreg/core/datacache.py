@@ -56,7 +56,7 @@ def _enabled() -> bool:
 
 
 def _mark(county_code: str) -> str:
-    return _key("written", county_code, "", ())
+    return _key("written", county_code, ())
 
 
 def _renew_marks(counties: Iterable[str]) -> None:
@@ -100,13 +100,13 @@ def writes_pending(session: Session) -> bool:
         getattr(o, "__tablename__", None) not in UNKEPT_TABLES for o in chain(session.new, session.dirty, session.deleted))
 
 
-def _key(kind: str, county_code: str, version: str, parts: Iterable) -> str:
-    return ":".join([kind, county_code, version, *(str(p) for p in parts)])
+def _key(kind: str, county_code: str, parts: Iterable) -> str:
+    return ":".join([kind, county_code, *(str(p) for p in parts)])
 
 
 def kept(kind: str, county_code: str, parts: Iterable, compute: Callable[[], T], *,
          chains: tuple[str, ...] | None = None) -> T:
-    """``compute()``, kept under (kind, county, the county's data version, parts). ``parts`` must name
+    """``compute()``, kept under (kind, county, parts) with the county's data version. ``parts`` must name
     everything else the value depends on (a scope, a day). A transaction that has written computes afresh
     and keeps nothing (what it sees is not yet everyone's); a cache that fails (Redis down) only costs time.
 
@@ -116,18 +116,20 @@ def kept(kind: str, county_code: str, parts: Iterable, compute: Callable[[], T],
     if seconds <= 0 or writes_pending(db.session):
         return compute()
     heads = county_version(county_code, chains)
+    # One entry per (kind, county, parts), holding the version it was computed at: a write replaces the
+    # county's entries rather than adding beside them (a county's flags are megabytes).
+    key = _key(kind, county_code, parts)
     try:
         version = heads if chains is not None else f"{heads}.{cache.get(_mark(county_code)) or 0}"
-        key = _key(kind, county_code, version, parts)
         hit = cache.get(key)
     except Exception:  # noqa: BLE001 — the cache is an optimisation: without it, compute
         log.warning("data cache unavailable (get %s)", kind, exc_info=True)
         return compute()
-    if hit is not None:
-        return hit
+    if hit is not None and hit[0] == version:
+        return hit[1]
     value = compute()
     try:
-        cache.set(key, value, timeout=seconds)
+        cache.set(key, (version, value), timeout=seconds)
     except Exception:  # noqa: BLE001
         log.warning("data cache unavailable (set %s)", kind, exc_info=True)
     return value
