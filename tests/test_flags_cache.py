@@ -124,7 +124,7 @@ def test_a_write_in_the_county_reevaluates(world, roads, counted):
     assert counted["n"] == 2 and f"asset:{roads[VILLAGE_A1].id}" not in keys
     assert keys == {f"asset:{roads[v].id}" for v in (VILLAGE_A2, VILLAGE_B1)}
     # the new evaluation replaced the old one: one entry of the county's flags for the day, not one per version
-    stored = [k for k in datacache.cache.cache._cache if k.startswith(f"{datacache.KEY_PREFIX}flags:{COUNTY}:")]
+    stored = [k for k in datacache.cache.cache._cache if f"flags:{COUNTY}:" in k]
     assert len(stored) == 1
 
 
