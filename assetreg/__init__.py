@@ -23,6 +23,9 @@ def create_app(config: dict | None = None) -> Flask:
     _sqlite_transactions(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
+    from .core import datacache
+
+    datacache.init_app(app)  # figures kept per county data version (core/datacache.py)
 
     from . import models  # noqa: F401  (every table registered before migrations look)
     from .users.services import user_by_session, user_for_token

@@ -94,6 +94,9 @@ def build_config(instance_path: str) -> dict:
         "IMPORT_STAGING_HOURS": _env_int("IMPORT_STAGING_HOURS", 24),  # a checked upload waits this long to be committed
         # Export jobs (exports/): files, the RQ queue when REDIS_URL is set (else an in-process worker),
         # the RQ job timeout, and when a job still queued or running counts as dead (its worker gone).
+        # Figures kept per county until its next write (core/datacache.py: flags, homes): at most this many
+        # seconds; in Redis when REDIS_URL is set, else in each process. 0: nothing is kept.
+        "DATA_CACHE_SECONDS": _env_int("DATA_CACHE_SECONDS", 600),
         "EXPORT_DIR": os.environ.get("EXPORT_DIR") or str(ip / "exports"),
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "EXPORT_QUEUE": os.environ.get("EXPORT_QUEUE") or "assetreg-exports",

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from assetreg import create_app
+from assetreg.core import datacache
 from assetreg.core import time as clock
 from assetreg.extensions import db
 
@@ -70,6 +71,7 @@ def _committed(request) -> bool:
 def _database(request, app):
     frozen = clock._frozen  # a module sharing its data may keep the clock set for all its tests
     with app.app_context():
+        datacache.clear()  # nothing kept from another test's (rolled-back) data
         try:
             if _committed(request):
                 assert db_support.shared() is None, "a committed test in a module that shares its data"

@@ -121,6 +121,10 @@ class AssetStatusChange(db.Model):
     """A dated, logged status transition (the status machine's history)."""
 
     __tablename__ = "asset_status_changes"
+    # County-led: "when did each asset of the county first reach these statuses" (the flag rules) reads the
+    # index alone (migration 0008).
+    __table_args__ = (sa.Index("ix_asset_status_changes_county_status", "county_code", "to_status", "changed_on",
+                               "asset_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     county_code: Mapped[str] = mapped_column(sa.String(6))

@@ -12,6 +12,7 @@ one order, so writers never wait on each other crosswise.
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import ClassVar
 
@@ -161,4 +162,25 @@ def _chain_new_rows(session: Session, _flush_context, _instances) -> None:
                 raise RuntimeError(f"chain head {key} moved while locked")
         held[key] = moved
 
-__all__ = ["ChainHead", "Chained"]
+
+def county_version(county_code: str, chains: tuple[str, ...] | None = None) -> str:
+    """A short digest of the county's chain heads (its ledger's and its change log's): it changes with every
+    logged write in the county, since every service write records a change-log row (``record_change``) and
+    every ledger row is chained, and it moves in the writer's transaction. One primary-key read. Kept data
+    (``core.datacache.kept``) is filed under it, so a write makes the next read compute afresh.
+
+    Writes that log nothing: ``flask generate`` (a new county, with heads of its own) and the users area
+    (sessions, tokens, lock-outs: no county data, and scopes are applied after the cache).
+
+    With ``chains``, only those chains' heads: the ledger's alone (``("income_entries",)``) is the exact
+    version of the county's ledger, which only grows by chained rows (append-only in the database)."""
+    t = ChainHead.__table__
+    q = sa.select(t.c.chain, t.c.seq, t.c.head_hash).where(t.c.county_code == county_code)
+    if chains is not None:
+        q = q.where(t.c.chain.in_(list(chains)))
+    rows = db.session.execute(q.order_by(t.c.chain)).all()
+    text = ";".join(f"{chain}:{seq}:{head}" for chain, seq, head in rows)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+__all__ = ["ChainHead", "Chained", "county_version"]

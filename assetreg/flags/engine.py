@@ -4,11 +4,13 @@ whatever the number of assets. Knows nothing of users; ``services`` adds scope c
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import date
 
 import sqlalchemy as sa
 
+from ..core.access import Scope
+from ..core.datacache import kept
 from ..core.errors import NotFound
 from ..distribution.models import DistributionPolicy
 from ..extensions import db
@@ -72,6 +74,35 @@ def evaluate(scope_code: str, as_of: date, *, rule_ids: Iterable[str] | None = N
     """Every flag of the scope on the day, most severe first, then by rule, place and key."""
     ctx = build_context(scope_code, as_of, settings)
     return evaluate_context(ctx, rule_ids=rule_ids)
+
+
+def evaluate_kept(scope_code: str, as_of: date, *, rule_ids: Iterable[str] | None = None) -> tuple[Ctx, list[Flag]]:
+    """The scope's context and its flags on the day, as ``evaluate`` gives them, from the county's evaluation
+    (every rule, the county's own settings) kept per version of the county's data (``core.datacache.kept``):
+    evaluated once after each write in the county, then filtered to the scope (``Scope.holds`` on each flag's
+    ``scope_codes``, as the rules' own scope conditions) and the rules asked for. A warm read is two indexed
+    queries (the place, the county's version) and the kept rows."""
+    place = resolve_place(scope_code)
+    names, settings, rows = kept("flags", place.county_code, (as_of.isoformat(),),
+                                 lambda: _county_rows(place.county_code, as_of))
+    ctx = Ctx(county_code=place.county_code, level=place.level, code=place.code, as_of=as_of, settings=settings,
+              names=names)
+    wanted = set(rule_ids) if rule_ids is not None else None
+    if ctx.level != "county":
+        scope = Scope(ctx.code)
+        rows = [r for r in rows if scope.holds(r[_COUNTY], *(r[_SCOPED_BY] or (r[_TOWN], r[_VILLAGE])))]
+    return ctx, [Flag(*r) for r in rows if wanted is None or r[_RULE] in wanted]
+
+
+# A kept evaluation holds each flag as the tuple of its fields: a tenth of the time to load of pickled objects.
+_FIELDS = [f.name for f in fields(Flag)]
+_RULE, _COUNTY, _TOWN, _VILLAGE, _SCOPED_BY = (_FIELDS.index(n) for n in
+                                               ("rule_id", "county_code", "town_code", "village_code", "scoped_by"))
+
+
+def _county_rows(county_code: str, as_of: date) -> tuple[dict[str, str], Settings, list[tuple]]:
+    ctx = build_context(county_code, as_of)
+    return ctx.names, ctx.settings, [tuple(getattr(f, n) for n in _FIELDS) for f in evaluate_context(ctx)]
 
 
 def evaluate_context(ctx: Ctx, *, rule_ids: Iterable[str] | None = None) -> list[Flag]:

@@ -34,6 +34,7 @@ from sqlalchemy.orm import aliased
 from ..assets.models import Asset, AssetStatusChange
 from ..assets.rules import HELD
 from ..core.access import level_of, town_of
+from ..core.datacache import kept
 from ..core.money import ZERO
 from ..core.time import LOCAL_TZ
 from ..core.validators import find_unmasked
@@ -131,6 +132,9 @@ class Flag:
     acknowledged_by: str | None = None
     ack_reason: str | None = None
     problem_id: int | None = None
+    # The (town, village) the rule found the flag by, when not the flag's own: a disposal request keeps the
+    # codes its asset had when it was made. Scoping a kept county evaluation reads it (``scope_codes``).
+    scoped_by: tuple[str | None, str | None] | None = None
 
     @property
     def rule(self) -> Rule:
@@ -143,6 +147,11 @@ class Flag:
     @property
     def place_code(self) -> str:
         return self.village_code or self.town_code or self.county_code
+
+    @property
+    def scope_codes(self) -> tuple[str | None, str | None]:
+        """The (town, village) that put the flag in a town's or a village's evaluation."""
+        return self.scoped_by or (self.town_code, self.village_code)
 
     def identity(self) -> tuple:
         """What two evaluations must agree on."""
@@ -356,9 +365,13 @@ def status_at(ctx: Ctx) -> AssetState:
 def first_reached(ctx: Ctx, statuses: Iterable[str], label: str = "first_on"):
     """(asset_id, first day the asset entered one of ``statuses``) up to the day."""
     c = AssetStatusChange
+    # Led by the county (ix_asset_status_changes_county_status, read alone); in a town or a village only its
+    # assets' changes, so that a misjudged join never meets the whole county's.
+    narrower = ([] if ctx.level == "county" or ctx.asset_id is not None
+                else [c.asset_id.in_(sa.select(Asset.id).where(ctx.in_scope(Asset)))])
     return (sa.select(c.asset_id, sa.func.min(c.changed_on).label(label))
-            .where(c.county_code == ctx.county_code, c.changed_on <= ctx.as_of, c.to_status.in_(list(statuses)),
-                   *ctx.only_asset(c.asset_id))
+            .where(c.county_code == ctx.county_code, c.to_status.in_(list(statuses)), c.changed_on <= ctx.as_of,
+                   *ctx.only_asset(c.asset_id), *narrower)
             .group_by(c.asset_id).subquery())
 
 
@@ -433,6 +446,20 @@ def ledger(ctx: Ctx) -> Ledger:
     SETTLEMENT_LATE, PV_INCOME_LOW)."""
     if "ledger" in ctx.cache:
         return ctx.cache["ledger"]
+    if ctx.asset_id is None:
+        # The pass reads the county's ledger alone (whatever the scope): kept per version of the ledger, so
+        # a write elsewhere in the county (custody, rights, plans) re-evaluates the rules without it.
+        year, _ = settlement_year(ctx.as_of, ctx.settings.settlement_deadline)
+        cutoff = years_before(ctx.as_of, ctx.settings.no_income_years)
+        out = kept("ledger", ctx.county_code, (ctx.as_of.isoformat(), year, cutoff.isoformat()),
+                   lambda: _ledger_pass(ctx), chains=(IncomeEntry.__chain__,))
+    else:
+        out = _ledger_pass(ctx)
+    ctx.cache["ledger"] = out
+    return out
+
+
+def _ledger_pass(ctx: Ctx) -> Ledger:
     e = IncomeEntry
     live = live_income(ctx)
     year, _ = settlement_year(ctx.as_of, ctx.settings.settlement_deadline)
@@ -453,8 +480,7 @@ def ledger(ctx: Ctx) -> Ledger:
             out.earning[asset_id].add(village)
         if net:
             out.pv_year_net[asset_id] += net
-    ctx.cache["ledger"] = out
-    return out
+    return Ledger(out.last_income_on, dict(out.earning), dict(out.pv_year_net))  # plain dicts: kept pickled
 
 
 # --- rights and handover ----------------------------------------------------------------------------
@@ -1051,8 +1077,9 @@ def privacy_leak(ctx: Ctx):
     line_text = li.person_name + " " + sa.func.coalesce(li.reason, "")
     texts = sa.union_all(
         sa.select(a.plan_id, a.use.label("name"), sa.literal("").label("reason"))
-        .where(_among(a.plan_id, ids), a.use.regexp_match(long_run)),
-        sa.select(li.plan_id, li.person_name, li.reason).where(_among(li.plan_id, ids), line_text.regexp_match(long_run)))
+        .where(a.county_code == ctx.county_code, _among(a.plan_id, ids), a.use.regexp_match(long_run)),
+        sa.select(li.plan_id, li.person_name, li.reason)
+        .where(li.county_code == ctx.county_code, _among(li.plan_id, ids), line_text.regexp_match(long_run)))
     kinds: dict[int, set[str]] = defaultdict(set)
     for plan_id, name, reason in _run(texts).all():
         for text in (name, reason):
@@ -1141,12 +1168,16 @@ def monitored_left_out(ctx: Ctx):
     if not monitored:
         return
     paid = dict(_run(
-        sa.select(li.plan_id, sa.func.count(sa.distinct(li.household_id))).where(_among(li.plan_id, ids))
+        sa.select(li.plan_id, sa.func.count(sa.distinct(li.household_id)))
+        .where(li.county_code == ctx.county_code, _among(li.plan_id, ids))
         .group_by(li.plan_id)).all())
+    # Every table named with the county (a plan, a household of another county is never read).
     paid_monitored = dict(_run(
         sa.select(li.plan_id, sa.func.count(sa.distinct(li.household_id)))
-        .join(p, p.id == li.plan_id).join(h, h.id == li.household_id)
-        .where(_among(li.plan_id, ids), h.village_code == p.village_code, _monitored(ctx, h))
+        .join(p, sa.and_(p.id == li.plan_id, p.county_code == ctx.county_code))
+        .join(h, sa.and_(h.id == li.household_id, h.county_code == ctx.county_code))
+        .where(li.county_code == ctx.county_code, _among(li.plan_id, ids), h.village_code == p.village_code,
+               _monitored(ctx, h))
         .group_by(li.plan_id)).all())
     for plan in plans_at(ctx):
         got = paid_monitored.get(plan.id, 0)
@@ -1180,11 +1211,13 @@ def equal_cash_rule(ctx: Ctx):
     """A 扶贫济困 or 奖励补助 allocation paid in equal amounts (within a fen) to every household of the
     village (简单平均、一发了之), where income should go first to those in difficulty."""
     a, li = PlanAllocation, PlanLine
+    ids = plan_ids(ctx)
+    # The lines by their plans and the county (not a join over every county's lines).
     rows = _run(
         sa.select(a.plan_id, a.purpose, sa.func.count(li.id).label("n"), sa.func.min(li.amount).label("lo"),
                   sa.func.max(li.amount).label("hi"))
-        .join(li, li.allocation_id == a.id)
-        .where(_among(a.plan_id, plan_ids(ctx)), a.purpose.in_(CASH_PURPOSES))
+        .join(li, sa.and_(li.allocation_id == a.id, li.county_code == ctx.county_code, _among(li.plan_id, ids)))
+        .where(a.county_code == ctx.county_code, _among(a.plan_id, ids), a.purpose.in_(CASH_PURPOSES))
         .group_by(a.id, a.plan_id, a.purpose, a.position).order_by(a.plan_id, a.position)).all()
     if not rows:
         return
@@ -1346,10 +1379,10 @@ def disposal_unapproved(ctx: Ctx):
                            f"{'、'.join(APPROVERS.get(x, x) for x in missing)}的审批",
                    county_code=ctx.county_code, town_code=a.town_code, village_code=a.village_code, asset_id=a.id,
                    asset_code=a.code, asset_name=a.name, asset_category=a.category,
-                   place_name=ctx.place_name(a.place_code))
+                   place_name=ctx.place_name(a.place_code), scoped_by=(req.town_code, req.village_code))
     gone = first_reached(ctx, ("disposed", "scrapped"), "gone_on")
-    executed = (sa.select(r.id).where(r.asset_id == Asset.id, r.executed_on.is_not(None),
-                                      r.executed_on <= ctx.as_of).exists())
+    executed = (sa.select(r.id).where(r.county_code == ctx.county_code, r.asset_id == Asset.id,
+                                      r.executed_on.is_not(None), r.executed_on <= ctx.as_of).exists())
     rows = _run(
         sa.select(Asset.id, Asset.code, Asset.name, Asset.category, Asset.town_code, Asset.village_code,
                   Asset.place_code, gone.c.gone_on).join(gone, gone.c.asset_id == Asset.id)

@@ -60,12 +60,12 @@ def annotate(flags: list[Flag], ctx: Ctx) -> list[Flag]:
 
 def flags_for(user, *, scope=None, as_of: date | None = None, rule=None, severity=None, town_code=None,
               village_code=None, category=None, asset_category=None, acknowledged=None) -> tuple[Ctx, list[Flag]]:
-    """Every flag in the user's scope on the day, filtered (no paging)."""
+    """Every flag in the user's scope on the day, filtered (no paging): the page, the API, the summary, the
+    XLSX and the home read them here, from the county's kept evaluation (``engine.evaluate_kept``)."""
     place = resolve_scope(user, scope, town_code, village_code)
-    ctx = engine.build_context(place.code, as_of or today_local())
     rule_ids = [rid for rid, r in RULES.items()
                 if (rule is None or rid == rule) and (category is None or r.category == category)]
-    flags = engine.evaluate_context(ctx, rule_ids=rule_ids)
+    ctx, flags = engine.evaluate_kept(place.code, as_of or today_local(), rule_ids=rule_ids)
     if severity:
         flags = [f for f in flags if f.severity == severity]
     if asset_category:
@@ -170,7 +170,8 @@ def acknowledge(user, *, rule_id: str, flag_key: str, reason: str) -> FlagAcknow
     codes = _subject_codes(user, flag_key)
     require_write(user, "flags", **codes)
     scope = codes["village_code"] or codes["town_code"] or codes["county_code"]
-    firing = {f.key for f in engine.evaluate(scope, today_local(), rule_ids=[rule_id])}
+    _, flags = engine.evaluate_kept(scope, today_local(), rule_ids=[rule_id])
+    firing = {f.key for f in flags}
     if flag_key not in firing:
         raise RuleViolation("该预警当前未触发，无需确认", {"flag_key": ["今日该规则对此对象未触发预警"]},
                             code="flag_not_firing")

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from ..assets.models import CATEGORIES, STATUSES, Asset
 from ..changelog.models import ChangeLogEntry
 from ..core.access import scope_clause, sees_everything
+from ..core.datacache import kept
 from ..core.money import from_fen
 from ..core.time import now_utc, today_local
 from ..custody.models import AssetCustody
@@ -147,7 +148,8 @@ def flags(user) -> dict | None:
     return out
 
 
-def build(user) -> dict:
+def scope_figures(user) -> dict:
+    """The figures of the user's scope that depend only on the scope, its data and the day."""
     title, key, by_place = assets_by_place(user)
     return {
         "assets": asset_matrix(user),
@@ -157,6 +159,14 @@ def build(user) -> dict:
         "households": households_by_status(user),
         "plans": plans_by_status(user),
         "income": income_by_year(user),
-        "recent_changes": recent_changes(user),
         "problems": problems(user),
     }
+
+
+def build(user) -> dict:
+    """The home's figures. The scope's are kept until the next write in the county (a county's ledger by
+    year and its five-rights check are what take time; ``core.datacache.kept``); the count of recent
+    changes moves with the clock and depends on the role, so it is read each time (one indexed count)."""
+    figures = kept("home", user.county_code, (user.scope_code, today_local().isoformat()),
+                   lambda: scope_figures(user))
+    return {**figures, "recent_changes": recent_changes(user)}
