@@ -39,12 +39,15 @@ def on_sqlite(item):
 
 
 def include_object_for(dialect: str) -> Callable[..., bool]:
-    """Alembic's ``include_object`` for a database of ``dialect``: leave out the partitions (the database
-    has them, the models do not) and the model's constraints declared for the other dialect."""
+    """Alembic's ``include_object`` for a database of ``dialect``: leave out the partitions and the clones
+    of the foreign keys referring to them (the database has them, the models do not) and the model's
+    constraints declared for the other dialect."""
 
     def include_object(obj, name, type_, reflected, compare_to) -> bool:
         if type_ == "table" and name in PARTITION_TABLES:
             return False
+        if type_ == "foreign_key_constraint" and reflected and obj.referred_table.name in PARTITION_TABLES:
+            return False  # a foreign key to a partitioned table has a clone per partition it refers to
         condition = getattr(obj, "_ddl_if", None)
         if not reflected and condition is not None and condition.dialect is not None:
             wanted = condition.dialect

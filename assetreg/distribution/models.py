@@ -185,8 +185,11 @@ class PlanAllocation(db.Model):
     note: Mapped[str | None] = mapped_column(sa.String(500))
 
     plan: Mapped[DistributionPlan] = relationship(back_populates="allocations")
+    # Lines are partitioned by county on PostgreSQL (core/partitions.py): joined on the county too.
     lines: Mapped[list[PlanLine]] = relationship(
-        back_populates="allocation", order_by="PlanLine.position", cascade="all, delete-orphan"
+        back_populates="allocation", order_by="PlanLine.position", cascade="all, delete-orphan",
+        primaryjoin="and_(PlanAllocation.id == foreign(PlanLine.allocation_id), "
+                    "PlanAllocation.county_code == foreign(PlanLine.county_code))",
     )
 
     __table_args__ = (
@@ -218,7 +221,11 @@ class PlanLine(db.Model):
     monthly_wage: Mapped[Decimal | None] = mapped_column(Money)
     job_id: Mapped[int | None] = mapped_column(sa.ForeignKey("public_jobs.id"))
 
-    allocation: Mapped[PlanAllocation] = relationship(back_populates="lines")
+    allocation: Mapped[PlanAllocation] = relationship(
+        back_populates="lines",
+        primaryjoin="and_(PlanAllocation.id == foreign(PlanLine.allocation_id), "
+                    "PlanAllocation.county_code == foreign(PlanLine.county_code))",
+    )
 
     __table_args__ = (
         sa.UniqueConstraint("county_code", "allocation_id", "household_id"),
