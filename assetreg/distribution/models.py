@@ -198,6 +198,12 @@ class PlanAllocation(db.Model):
         sa.CheckConstraint(_enum_check("purpose", PURPOSES), name="purpose"),
     )
 
+    @classmethod
+    def lines_in(cls, county_code: str):
+        """``lines`` read from the county's partition only, for loader options (``selectinload``): the
+        batch load joins from the allocations, so the county must be named for the planner to prune."""
+        return cls.lines.and_(PlanLine.county_code == county_code)
+
     @property
     def lines_total(self) -> Decimal:
         return sum((li.amount for li in self.lines), Decimal("0.00"))

@@ -220,8 +220,11 @@ def visible_plans(user):
                                              scope_clause(DistributionPlan, user))
 
 
-def _full():
-    return (selectinload(DistributionPlan.allocations).selectinload(PlanAllocation.lines),
+def _full(county_code: str | None):
+    """A plan with everything: its lines read from the county's partition (core/partitions.py) when the
+    county is known (a user's; a worker acting for nobody reads them wherever they are)."""
+    lines = PlanAllocation.lines if county_code is None else PlanAllocation.lines_in(county_code)
+    return (selectinload(DistributionPlan.allocations).selectinload(lines),
             selectinload(DistributionPlan.steps), selectinload(DistributionPlan.objections))
 
 
@@ -259,7 +262,7 @@ def _load(user, plan_id: int, *, lock: bool = False) -> DistributionPlan | None:
         # Writers of one plan queue up (PostgreSQL; SQLite has one writer anyway): each then sees the
         # plan as the previous one left it, and a stale ``version`` loses with 409.
         q = q.with_for_update(of=DistributionPlan)
-    return db.session.scalar(q.options(*_full()))
+    return db.session.scalar(q.options(*_full(user.county_code if user is not None else None)))
 
 
 def get_plan(user, plan_id: int) -> DistributionPlan:
@@ -507,7 +510,7 @@ def _fill_households(plan: DistributionPlan, data: dict, ids: list[int] | None,
                                    Household.village_code == plan.village_code)
     if ids is not None:
         q = q.where(Household.id.in_(sorted(set(ids))))
-    rows = list(db.session.scalars(q.options(selectinload(Household.members))
+    rows = list(db.session.scalars(q.options(selectinload(Household.members_in(plan.county_code)))
                                    .order_by(Household.number, Household.id)))
     if ids is not None:
         known = {h.id for h in rows}
@@ -865,7 +868,7 @@ def _annotate_jobs(jobs: list[PublicJob]) -> list[PublicJob]:
     county = jobs[0].county_code
     households = {h.id: h for h in db.session.scalars(
         sa.select(Household).where(Household.county_code == county, Household.village_code.in_(villages))
-        .options(selectinload(Household.members)))}
+        .options(selectinload(Household.members_in(county))))}
     terms = db.session.execute(sa.select(PublicJob.village_code, PublicJob.household_id, PublicJob.term_from,
                                          PublicJob.term_to).where(PublicJob.county_code == county,
                                                                   PublicJob.village_code.in_(villages))).all()
@@ -906,7 +909,7 @@ def create_job(user, data: dict) -> PublicJob:
              village_code=village.code)
     household = db.session.scalar(sa.select(Household).where(
         Household.id == data["household_id"], Household.county_code == village.county_code,
-        Household.village_code == village.code).options(selectinload(Household.members)))
+        Household.village_code == village.code).options(selectinload(Household.members_in(village.county_code))))
     if household is None:
         raise RuleViolation("农户无效", {"household_id": ["未找到本村的该农户"]})
     person = data["person_name"].strip()

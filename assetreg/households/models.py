@@ -48,6 +48,12 @@ class Household(db.Model):
                     "Household.county_code == foreign(HouseholdMember.county_code))",
     )
 
+    @classmethod
+    def members_in(cls, county_code: str):
+        """``members`` read from the county's partition only, for loader options (``selectinload``): the
+        batch load joins from the households, so the county must be named for the planner to prune."""
+        return cls.members.and_(HouseholdMember.county_code == county_code)
+
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         sa.UniqueConstraint("county_code", "number"),

@@ -24,7 +24,7 @@ def _plan(user, plan_id: int) -> DistributionPlan:
         sa.select(DistributionPlan)
         .where(DistributionPlan.id == plan_id, DistributionPlan.county_code == user.county_code,
                scope_clause(DistributionPlan, user))
-        .options(selectinload(DistributionPlan.allocations).selectinload(PlanAllocation.lines),
+        .options(selectinload(DistributionPlan.allocations).selectinload(PlanAllocation.lines_in(user.county_code)),
                  selectinload(DistributionPlan.steps))
     )
     if plan is None:
