@@ -176,6 +176,7 @@ def test_every_query_of_a_county_reads_one_partition(world, f, today):
     statement on a partitioned table names the county, and its plan reads one partition of it."""
     from assetreg.exports import ledger
     from assetreg.exports import services as exports
+    from assetreg.flags.engine import evaluate
     from assetreg.income.services import income_by_year
     from assetreg.integrity.services import verify
 
@@ -206,6 +207,8 @@ def test_every_query_of_a_county_reads_one_partition(world, f, today):
         for place in (world.county, world.town_a, world.village_a1):
             income_by_year(world.county, place_code=place)
         assert verify(world.county).differences == []
+        evaluate(world.county, today)  # every flag rule, the ledger's and the plans' among them
+        assert world.admin.get("/api/v1/flags?scope=" + world.county).status_code == 200
         scope = exports.resolve_scope(world.users["auditor"], world.county, 2020, 2025)
         for query in (ledger.income_query(scope), ledger.plans_query(scope)):
             db.session.execute(query).all()

@@ -1052,7 +1052,8 @@ def privacy_leak(ctx: Ctx):
     texts = sa.union_all(
         sa.select(a.plan_id, a.use.label("name"), sa.literal("").label("reason"))
         .where(_among(a.plan_id, ids), a.use.regexp_match(long_run)),
-        sa.select(li.plan_id, li.person_name, li.reason).where(_among(li.plan_id, ids), line_text.regexp_match(long_run)))
+        sa.select(li.plan_id, li.person_name, li.reason).where(li.county_code == ctx.county_code, _among(li.plan_id, ids),
+                                                               line_text.regexp_match(long_run)))
     kinds: dict[int, set[str]] = defaultdict(set)
     for plan_id, name, reason in _run(texts).all():
         for text in (name, reason):
@@ -1141,12 +1142,14 @@ def monitored_left_out(ctx: Ctx):
     if not monitored:
         return
     paid = dict(_run(
-        sa.select(li.plan_id, sa.func.count(sa.distinct(li.household_id))).where(_among(li.plan_id, ids))
+        sa.select(li.plan_id, sa.func.count(sa.distinct(li.household_id)))
+        .where(li.county_code == ctx.county_code, _among(li.plan_id, ids))
         .group_by(li.plan_id)).all())
     paid_monitored = dict(_run(
         sa.select(li.plan_id, sa.func.count(sa.distinct(li.household_id)))
         .join(p, p.id == li.plan_id).join(h, h.id == li.household_id)
-        .where(_among(li.plan_id, ids), h.village_code == p.village_code, _monitored(ctx, h))
+        .where(li.county_code == ctx.county_code, _among(li.plan_id, ids), h.village_code == p.village_code,
+               _monitored(ctx, h))
         .group_by(li.plan_id)).all())
     for plan in plans_at(ctx):
         got = paid_monitored.get(plan.id, 0)
@@ -1183,7 +1186,7 @@ def equal_cash_rule(ctx: Ctx):
     rows = _run(
         sa.select(a.plan_id, a.purpose, sa.func.count(li.id).label("n"), sa.func.min(li.amount).label("lo"),
                   sa.func.max(li.amount).label("hi"))
-        .join(li, li.allocation_id == a.id)
+        .join(li, sa.and_(li.allocation_id == a.id, li.county_code == ctx.county_code))
         .where(_among(a.plan_id, plan_ids(ctx)), a.purpose.in_(CASH_PURPOSES))
         .group_by(a.id, a.plan_id, a.purpose, a.position).order_by(a.plan_id, a.position)).all()
     if not rows:
