@@ -192,6 +192,7 @@ def main() -> int:
             print(f"change log: {written:,} rows written in {time.perf_counter() - t:.1f} s", flush=True)
         rows = _counts()
         report["counties"], report["rows"] = counties, rows
+        db.session.remove()  # no transaction of this session may hold a lock while the migrations run
         print(f"counties {', '.join(counties)}; rows {rows}", flush=True)
 
         t = time.perf_counter()
