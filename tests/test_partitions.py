@@ -179,6 +179,7 @@ def test_every_query_of_a_county_reads_one_partition(world, f, today):
     from assetreg.flags.engine import evaluate
     from assetreg.income.services import income_by_year
     from assetreg.integrity.services import verify
+    from assetreg.notices.services import build_notice
 
     recorder = Recorder()
     conn = db_support.current_connection()
@@ -203,6 +204,7 @@ def test_every_query_of_a_county_reads_one_partition(world, f, today):
         db.session.expire_all()
         assert world.vc_a1.get(f"/api/v1/plans/{plan['id']}").status_code == 200
         assert world.admin.get(f"/api/v1/households/{hs[0].id}").status_code == 200
+        build_notice(world.users["vc_a1"], plan["id"])  # the 公示 reads the lines and the members' ID numbers
         assert world.admin.get("/api/v1/changes?per_page=20").status_code == 200
         for place in (world.county, world.town_a, world.village_a1):
             income_by_year(world.county, place_code=place)
