@@ -112,12 +112,14 @@ def run_migrations_online():
         is_sqlite = connection.dialect.name == "sqlite"
         # PostgreSQL partitions the large tables by county: compare without the partitions, and only the
         # constraints this database has (assetreg/core/partitions.py).
-        conf_args.setdefault("include_object", include_object_for(connection.dialect.name))
+        # (a copy: Flask-Migrate keeps ``conf_args`` for the app's life, the dialect is this connection's)
+        args = {**conf_args}
+        args.setdefault("include_object", include_object_for(connection.dialect.name))
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
             **({"transactional_ddl": True} if is_sqlite else {}),
-            **conf_args
+            **args
         )
 
         with context.begin_transaction():
