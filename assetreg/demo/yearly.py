@@ -188,7 +188,7 @@ def scan_yearly(county_code: str, as_of: date) -> dict[str, list[str]]:
     out["INCOME_ON_DISPOSED"] = sorted({f"{code} {y}" for code, y in rows})
     # Plans: open objections and the warnings a plan carries.
     plans = s.scalars(sa.select(DistributionPlan).where(DistributionPlan.county_code == county_code)
-                      .options(*dist._full()).order_by(DistributionPlan.village_code, DistributionPlan.year)).all()
+                      .options(*dist._full(county_code)).order_by(DistributionPlan.village_code, DistributionPlan.year)).all()
     for plan in plans:
         label = f"{plan.village_code} {plan.year}"
         if any(o.is_open for o in plan.objections):
