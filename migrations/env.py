@@ -6,6 +6,7 @@ from flask import current_app
 from alembic import context
 
 from assetreg.core import sqlite
+from assetreg.core.partitions import include_object_for
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -109,11 +110,16 @@ def run_migrations_online():
         # SQLite: foreign keys off while batch operations recreate tables (assetreg/core/sqlite.py), every
         # revision in one transaction (SQLite's DDL is transactional), and no dangling reference committed.
         is_sqlite = connection.dialect.name == "sqlite"
+        # PostgreSQL partitions the large tables by county: compare without the partitions, and only the
+        # constraints this database has (assetreg/core/partitions.py).
+        # (a copy: Flask-Migrate keeps ``conf_args`` for the app's life, the dialect is this connection's)
+        args = {**conf_args}
+        args.setdefault("include_object", include_object_for(connection.dialect.name))
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
             **({"transactional_ddl": True} if is_sqlite else {}),
-            **conf_args
+            **args
         )
 
         with context.begin_transaction():

@@ -188,7 +188,7 @@ def scan_yearly(county_code: str, as_of: date) -> dict[str, list[str]]:
     out["INCOME_ON_DISPOSED"] = sorted({f"{code} {y}" for code, y in rows})
     # Plans: open objections and the warnings a plan carries.
     plans = s.scalars(sa.select(DistributionPlan).where(DistributionPlan.county_code == county_code)
-                      .options(*dist._full()).order_by(DistributionPlan.village_code, DistributionPlan.year)).all()
+                      .options(*dist._full(county_code)).order_by(DistributionPlan.village_code, DistributionPlan.year)).all()
     for plan in plans:
         label = f"{plan.village_code} {plan.year}"
         if any(o.is_open for o in plan.objections):
@@ -346,7 +346,7 @@ class _Yearly:
         self.villages = {p.code: _Village(p.code, p.name, p.parent_code) for p in places if p.level == "village"}
         self.vc = {code: users[f"vc_{code}"] for code in self.villages}
         for h in s.scalars(sa.select(Household).where(Household.county_code == self.county)
-                           .options(sa.orm.selectinload(Household.members)).order_by(Household.number)):
+                           .options(sa.orm.selectinload(Household.members_in(self.county))).order_by(Household.number)):
             self.villages[h.village_code].households.append(h)
         self.assets: dict[int, _Asset] = {}
         for a in s.scalars(sa.select(Asset).where(Asset.county_code == self.county, Asset.category != "household")

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask.cli import AppGroup
 from sqlalchemy.orm import selectinload
 
+from ..core.access import county_of
 from ..core.money import to_chinese_capital
 from ..extensions import db
 from ..households.models import Household
@@ -28,7 +29,7 @@ def show(village_code, year):
 
     plan = db.session.scalar(
         sa.select(DistributionPlan).where(DistributionPlan.village_code == village_code, DistributionPlan.year == year)
-        .options(selectinload(DistributionPlan.allocations).selectinload(PlanAllocation.lines),
+        .options(selectinload(DistributionPlan.allocations).selectinload(PlanAllocation.lines_in(county_of(village_code))),
                  selectinload(DistributionPlan.steps)))
     if plan is None:
         raise click.ClickException(f"没有 {village_code} 的 {year} 年度分配方案")

@@ -185,8 +185,11 @@ class PlanAllocation(db.Model):
     note: Mapped[str | None] = mapped_column(sa.String(500))
 
     plan: Mapped[DistributionPlan] = relationship(back_populates="allocations")
+    # Lines are partitioned by county on PostgreSQL (core/partitions.py): joined on the county too.
     lines: Mapped[list[PlanLine]] = relationship(
-        back_populates="allocation", order_by="PlanLine.position", cascade="all, delete-orphan"
+        back_populates="allocation", order_by="PlanLine.position", cascade="all, delete-orphan",
+        primaryjoin="and_(PlanAllocation.id == foreign(PlanLine.allocation_id), "
+                    "PlanAllocation.county_code == foreign(PlanLine.county_code))",
     )
 
     __table_args__ = (
@@ -194,6 +197,12 @@ class PlanAllocation(db.Model):
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.CheckConstraint(_enum_check("purpose", PURPOSES), name="purpose"),
     )
+
+    @classmethod
+    def lines_in(cls, county_code: str):
+        """``lines`` read from the county's partition only, for loader options (``selectinload``): the
+        batch load joins from the allocations, so the county must be named for the planner to prune."""
+        return cls.lines.and_(PlanLine.county_code == county_code)
 
     @property
     def lines_total(self) -> Decimal:
@@ -218,7 +227,11 @@ class PlanLine(db.Model):
     monthly_wage: Mapped[Decimal | None] = mapped_column(Money)
     job_id: Mapped[int | None] = mapped_column(sa.ForeignKey("public_jobs.id"))
 
-    allocation: Mapped[PlanAllocation] = relationship(back_populates="lines")
+    allocation: Mapped[PlanAllocation] = relationship(
+        back_populates="lines",
+        primaryjoin="and_(PlanAllocation.id == foreign(PlanLine.allocation_id), "
+                    "PlanAllocation.county_code == foreign(PlanLine.county_code))",
+    )
 
     __table_args__ = (
         sa.UniqueConstraint("county_code", "allocation_id", "household_id"),

@@ -220,8 +220,11 @@ def visible_plans(user):
                                              scope_clause(DistributionPlan, user))
 
 
-def _full():
-    return (selectinload(DistributionPlan.allocations).selectinload(PlanAllocation.lines),
+def _full(county_code: str | None):
+    """A plan with everything: its lines read from the county's partition (core/partitions.py) when the
+    county is known (a user's; a worker acting for nobody reads them wherever they are)."""
+    lines = PlanAllocation.lines if county_code is None else PlanAllocation.lines_in(county_code)
+    return (selectinload(DistributionPlan.allocations).selectinload(lines),
             selectinload(DistributionPlan.steps), selectinload(DistributionPlan.objections))
 
 
@@ -272,7 +275,8 @@ def _load(user, plan_id: int, *, lock: bool = False) -> DistributionPlan | None:
         # plan as the previous one left it, and a stale ``version`` loses with 409.
         q = q.with_for_update(of=DistributionPlan)
     held = db.session.identity_map.get(db.session.identity_key(DistributionPlan, plan_id))
-    return db.session.scalar(q if _loaded(held) else q.options(*_full()))
+    county = user.county_code if user is not None else None
+    return db.session.scalar(q if _loaded(held) else q.options(*_full(county)))
 
 
 def get_plan(user, plan_id: int) -> DistributionPlan:
@@ -520,7 +524,7 @@ def _fill_households(plan: DistributionPlan, data: dict, ids: list[int] | None,
                                    Household.village_code == plan.village_code)
     if ids is not None:
         q = q.where(Household.id.in_(sorted(set(ids))))
-    rows = list(db.session.scalars(q.options(selectinload(Household.members))
+    rows = list(db.session.scalars(q.options(selectinload(Household.members_in(plan.county_code)))
                                    .order_by(Household.number, Household.id)))
     if ids is not None:
         known = {h.id for h in rows}
@@ -879,7 +883,7 @@ def _annotate_jobs(jobs: list[PublicJob]) -> list[PublicJob]:
     households = {h.id: h for h in db.session.scalars(
         sa.select(Household).where(Household.county_code == county,
                                    Household.id.in_(sorted({j.household_id for j in jobs})))
-        .options(selectinload(Household.members)))}
+        .options(selectinload(Household.members_in(county))))}
     terms = db.session.execute(sa.select(PublicJob.village_code, PublicJob.household_id, PublicJob.term_from,
                                          PublicJob.term_to).where(PublicJob.county_code == county,
                                                                   PublicJob.village_code.in_(villages))).all()
@@ -925,7 +929,7 @@ def create_job(user, data: dict) -> PublicJob:
              village_code=village.code)
     household = db.session.scalar(sa.select(Household).where(
         Household.id == data["household_id"], Household.county_code == village.county_code,
-        Household.village_code == village.code).options(selectinload(Household.members)))
+        Household.village_code == village.code).options(selectinload(Household.members_in(village.county_code))))
     if household is None:
         raise RuleViolation("农户无效", {"household_id": ["未找到本村的该农户"]})
     person = data["person_name"].strip()

@@ -414,7 +414,8 @@ def plan_row(r, ctx: Ctx) -> tuple:
 def lines_query(scope: ExportScope) -> sa.Select:
     li, p, a, h = PlanLine, DistributionPlan, PlanAllocation, Household
     member_id = (sa.select(HouseholdMember.id_number)
-                 .where(HouseholdMember.household_id == li.household_id, HouseholdMember.name == li.person_name,
+                 .where(HouseholdMember.county_code == li.county_code, HouseholdMember.household_id == li.household_id,
+                        HouseholdMember.name == li.person_name,
                         HouseholdMember.id_number.is_not(None))
                  .order_by(HouseholdMember.id).limit(1).scalar_subquery())
     person_id = sa.func.coalesce(member_id, sa.case((h.head_name == li.person_name, h.head_id_number)))
@@ -607,7 +608,7 @@ def database_totals(conn: sa.Connection, scope: ExportScope) -> dict:
                                .group_by(PlanAllocation.purpose)).all()
     lines = conn.execute(sa.select(PlanAllocation.purpose, sa.func.sum(_fen(PlanLine.amount)))
                          .join(PlanAllocation, PlanAllocation.id == PlanLine.allocation_id)
-                         .join(p, p.id == PlanLine.plan_id).where(in_plans)
+                         .join(p, p.id == PlanLine.plan_id).where(PlanLine.county_code == scope.county_code, in_plans)
                          .group_by(PlanAllocation.purpose)).all()
     original = conn.execute(sa.select(sa.func.sum(_fen(Asset.original_value))).where(scope.where(Asset))).scalar()
     funding = conn.execute(sa.select(sa.func.sum(_fen(AssetFunding.amount)))

@@ -40,9 +40,19 @@ class Household(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 
+    # Members are partitioned by county on PostgreSQL (core/partitions.py): joined on the county too, so a
+    # household's members are read from its county's partition.
     members: Mapped[list[HouseholdMember]] = relationship(
-        back_populates="household", cascade="all, delete-orphan", order_by="HouseholdMember.id"
+        back_populates="household", cascade="all, delete-orphan", order_by="HouseholdMember.id",
+        primaryjoin="and_(Household.id == foreign(HouseholdMember.household_id), "
+                    "Household.county_code == foreign(HouseholdMember.county_code))",
     )
+
+    @classmethod
+    def members_in(cls, county_code: str):
+        """``members`` read from the county's partition only, for loader options (``selectinload``): the
+        batch load joins from the households, so the county must be named for the planner to prune."""
+        return cls.members.and_(HouseholdMember.county_code == county_code)
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
@@ -68,7 +78,11 @@ class HouseholdMember(db.Model):
     id_number: Mapped[str | None] = mapped_column(sa.String(18))
     labour: Mapped[str] = mapped_column(sa.String(10))
 
-    household: Mapped[Household] = relationship(back_populates="members")
+    household: Mapped[Household] = relationship(
+        back_populates="members",
+        primaryjoin="and_(Household.id == foreign(HouseholdMember.household_id), "
+                    "Household.county_code == foreign(HouseholdMember.county_code))",
+    )
 
     __table_args__ = (
         sa.CheckConstraint("labour in ('full','weak','half','none')", name="labour"),

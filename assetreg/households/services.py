@@ -72,7 +72,7 @@ def list_households(user, *, village_code=None, town_code=None, status=None, mon
                                    Household.number.like(like, escape="\\")))
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
     items = db.session.scalars(
-        query.options(selectinload(Household.members))
+        query.options(selectinload(Household.members_in(user.county_code)))
         .order_by(Household.village_code, Household.number, Household.id)
         .limit(per_page).offset((page - 1) * per_page)
     ).all()
@@ -82,7 +82,7 @@ def list_households(user, *, village_code=None, town_code=None, status=None, mon
 def get_household(user, household_id: int, *, for_update: bool = False) -> Household:
     """A household the user may see; another scope's household is simply not found (404)."""
     h = db.session.scalar(visible_households(user).where(Household.id == household_id)
-                          .options(selectinload(Household.members)))
+                          .options(selectinload(Household.members_in(user.county_code))))
     if h is None:
         if for_update:
             _refuse_foreign_write(user, household_id)

@@ -735,7 +735,7 @@ def _check_households(user, facts: rules.Facts, rows: list[rules.Row], present: 
     for chunk in _chunks(by_number):
         for h in db.session.scalars(sa.select(Household).where(Household.county_code == user.county_code,
                                                                Household.number.in_(chunk))
-                                    .options(selectinload(Household.members))):
+                                    .options(selectinload(Household.members_in(user.county_code)))):
             rec = by_number[h.number]
             if not facts.in_scope(h.county_code, h.town_code, h.village_code):
                 rec.rows[0].error("number", "本县已有该户编号的农户（不在您的管辖范围内）")

@@ -10,6 +10,7 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.chained import Chained
+from ..core.partitions import on_postgresql, on_sqlite
 from ..core.time import now_utc, today_local
 from ..core.types import Money, ScaledDecimal, UTCDateTime
 from ..extensions import db
@@ -77,9 +78,7 @@ class IncomeEntry(Chained, db.Model):
     payer: Mapped[str | None] = mapped_column(sa.String(200))
     voucher_no: Mapped[str | None] = mapped_column(sa.String(64))
     note: Mapped[str | None] = mapped_column(sa.String(500))
-    reverses_id: Mapped[int | None] = mapped_column(
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.ForeignKey("income_entries.id"), unique=True
-    )
+    reverses_id: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
     reason: Mapped[str | None] = mapped_column(sa.String(500))
     is_adjustment: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     adjustment_on: Mapped[date | None] = mapped_column(sa.Date)
@@ -91,6 +90,13 @@ class IncomeEntry(Chained, db.Model):
         sa.Index("ix_income_entries_county_village_year", "county_code", "village_code", "period_year"),
         sa.Index("ix_income_entries_county_town_year", "county_code", "town_code", "period_year"),
         sa.Index("uq_income_entries_county_chain_seq", "county_code", "chain_seq", unique=True),
+        # An entry is reversed once. PostgreSQL partitions the ledger by county (core/partitions.py): its keys
+        # carry the county; SQLite keeps the single-column ones.
+        on_sqlite(sa.UniqueConstraint("reverses_id")),
+        on_postgresql(sa.UniqueConstraint("reverses_id", "county_code")),
+        on_sqlite(sa.ForeignKeyConstraint(["reverses_id"], ["income_entries.id"])),
+        on_postgresql(sa.ForeignKeyConstraint(["reverses_id", "county_code"],
+                                              ["income_entries.id", "income_entries.county_code"])),
         sa.CheckConstraint("direction in ('income','deduction')", name="direction"),
         sa.CheckConstraint(_kind_check(), name="kind"),
         sa.CheckConstraint("amount > 0", name="amount_positive"),
@@ -278,9 +284,7 @@ class SettlementAdjustment(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     county_code: Mapped[str] = mapped_column(sa.String(6))
     settlement_id: Mapped[int] = mapped_column(sa.ForeignKey("settlements.id"))
-    entry_id: Mapped[int] = mapped_column(
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.ForeignKey("income_entries.id"), index=True
-    )
+    entry_id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), index=True)
     asset_id: Mapped[int] = mapped_column(sa.ForeignKey("assets.id"))
     period_year: Mapped[int]
     is_disposal: Mapped[bool] = mapped_column(sa.Boolean, default=False)
@@ -288,6 +292,16 @@ class SettlementAdjustment(db.Model):
     part: Mapped[Decimal] = mapped_column(Money)
 
     settlement: Mapped[Settlement] = relationship(back_populates="adjustments")
-    entry: Mapped[IncomeEntry] = relationship()
+    entry: Mapped[IncomeEntry] = relationship(
+        primaryjoin="and_(foreign(SettlementAdjustment.entry_id) == IncomeEntry.id, "
+                    "foreign(SettlementAdjustment.county_code) == IncomeEntry.county_code)",
+        viewonly=True,
+    )
 
-    __table_args__ = (sa.UniqueConstraint("settlement_id", "entry_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("settlement_id", "entry_id"),
+        # The ledger is partitioned by county on PostgreSQL (core/partitions.py): the entry is (id, county).
+        on_sqlite(sa.ForeignKeyConstraint(["entry_id"], ["income_entries.id"])),
+        on_postgresql(sa.ForeignKeyConstraint(["entry_id", "county_code"],
+                                              ["income_entries.id", "income_entries.county_code"])),
+    )

@@ -74,7 +74,9 @@ def list_entries(user, asset_id: int, *, year=None, direction=None, kind=None, p
 def _annotate_reversed(entries: list[IncomeEntry]) -> None:
     ids = [e.id for e in entries]
     by = dict(db.session.execute(
-        sa.select(IncomeEntry.reverses_id, IncomeEntry.id).where(IncomeEntry.reverses_id.in_(ids))).all()) if ids else {}
+        sa.select(IncomeEntry.reverses_id, IncomeEntry.id).where(
+            IncomeEntry.county_code.in_(sorted({e.county_code for e in entries})),
+            IncomeEntry.reverses_id.in_(ids))).all()) if ids else {}
     for e in entries:
         e.reversed_by_id = by.get(e.id)
 
@@ -167,7 +169,8 @@ def reverse_entry(user, entry_id: int, data: dict) -> IncomeEntry:
     if entry.reverses_id is not None:
         raise RuleViolation("冲销记录不能再冲销；如需更正请重新登记", {"entry_id": ["该记录本身是冲销记录"]},
                             code="reversal_of_reversal")
-    if db.session.scalar(sa.select(IncomeEntry.id).where(IncomeEntry.reverses_id == entry.id)) is not None:
+    if db.session.scalar(sa.select(IncomeEntry.id).where(IncomeEntry.county_code == entry.county_code,
+                                                         IncomeEntry.reverses_id == entry.id)) is not None:
         raise Conflict("该记录已冲销，不能重复冲销", {"entry_id": ["已冲销"]}, code="already_reversed")
     today = today_local()
     on = data.get("reversed_on") or today
@@ -710,7 +713,8 @@ def settle_year(user, *, place_code: str, year: int, settled_on: date, published
     if settlement_for(place.county_code, place.code, year) is not None:
         raise Conflict(f"{place.name}{year}年度已清算，不能重复清算", {"year": ["该年度已清算"]},
                        code="already_settled")
-    last_entry_id = db.session.scalar(sa.select(sa.func.max(IncomeEntry.id))) or 0
+    last_entry_id = db.session.scalar(sa.select(sa.func.max(IncomeEntry.id))
+                                      .where(IncomeEntry.county_code == place.county_code)) or 0
     if place.level == "village":
         figures = village_year_income(place.county_code, place.code, year)
         lines = figures["lines"]

@@ -139,7 +139,8 @@ def _check_plans(result: Verification, place_code: str | None) -> None:
         allocations[a.plan_id].append(a)
     lines = defaultdict(list)
     for li in db.session.execute(sa.select(PlanLine.id, PlanLine.allocation_id, PlanLine.amount, PlanLine.months,
-                                           PlanLine.monthly_wage).where(PlanLine.plan_id.in_(ids))
+                                           PlanLine.monthly_wage)
+                                 .where(PlanLine.county_code == result.county_code, PlanLine.plan_id.in_(ids))
                                  .order_by(PlanLine.position)):
         lines[li.allocation_id].append(rules.LineFacts(li.id, li.amount, li.months, li.monthly_wage))
     settlement_ids = {p.settlement_id for p in plans if p.settlement_id}

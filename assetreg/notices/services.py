@@ -24,7 +24,7 @@ def _plan(user, plan_id: int) -> DistributionPlan:
         sa.select(DistributionPlan)
         .where(DistributionPlan.id == plan_id, DistributionPlan.county_code == user.county_code,
                scope_clause(DistributionPlan, user))
-        .options(selectinload(DistributionPlan.allocations).selectinload(PlanAllocation.lines),
+        .options(selectinload(DistributionPlan.allocations).selectinload(PlanAllocation.lines_in(user.county_code)),
                  selectinload(DistributionPlan.steps))
     )
     if plan is None:
@@ -32,13 +32,14 @@ def _plan(user, plan_id: int) -> DistributionPlan:
     return plan
 
 
-def _id_numbers(household_ids: set[int]) -> dict[tuple[int, str], str]:
+def _id_numbers(county_code: str, household_ids: set[int]) -> dict[tuple[int, str], str]:
     """(household id, person name) → ID number, for the people named on the lines (one query)."""
     if not household_ids:
         return {}
     out: dict[tuple[int, str], str] = {}
-    rows = db.session.scalars(sa.select(Household).where(Household.id.in_(household_ids))
-                              .options(selectinload(Household.members)))
+    rows = db.session.scalars(sa.select(Household).where(Household.county_code == county_code,
+                                                         Household.id.in_(household_ids))
+                              .options(selectinload(Household.members_in(county_code))))
     for h in rows:
         out[(h.id, h.head_name)] = h.head_id_number
         for m in h.members:
@@ -54,7 +55,7 @@ def build_notice(user, plan_id: int) -> rules.Notice:
     town_phone = db.session.scalar(sa.select(Place.phone).where(Place.code == plan.town_code))
     policy = policy_for(plan.county_code)
     village, town = names.get(plan.village_code, plan.village_code), names.get(plan.town_code, plan.town_code)
-    ids = _id_numbers({li.household_id for a in plan.allocations for li in a.lines})
+    ids = _id_numbers(plan.county_code, {li.household_id for a in plan.allocations for li in a.lines})
     allocations = []
     for i, a in enumerate(plan.allocations, start=1):
         lines = [rules.NoticeLine(seq=j, name=li.person_name,
