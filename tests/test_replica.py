@@ -297,3 +297,29 @@ def test_an_export_job_reads_from_the_replica_once_it_has_caught_up(rapp, f, mon
 def test_sticky_must_cover_the_lag(make_app):
     with pytest.raises(RuntimeError, match="REPLICA_STICKY_SECONDS"):
         make_app(sticky=1, max_lag=5)
+
+
+def test_the_read_your_writes_mark_is_shared_through_redis(make_app):
+    """With REDIS_URL, a write served by one process sends the user's reads to the primary in every other."""
+    redis = pytest.importorskip("redis")
+    url = os.environ.get("TEST_REPLICA_REDIS_URL", "redis://127.0.0.1:6379/4")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except (redis.RedisError, OSError):
+        pytest.skip(f"no Redis at {url}")
+    one, other = make_app(sticky=30, max_lag=5), make_app(sticky=30, max_lag=5)
+    for each in (one, other):
+        each.config["REDIS_URL"] = url
+    user_id = 2_000_000_000 + os.getpid()  # no real user: a key of this test's own
+    key = replica.STICKY_KEY.format(user_id=user_id)
+    try:
+        with one.app_context():
+            assert not replica.wrote_recently(user_id)
+            replica.mark_wrote(user_id)
+            assert 0 < replica._redis().pttl(key) <= 30_000
+        with other.app_context():
+            assert replica.wrote_recently(user_id)  # another process: it learns it from Redis
+            assert replica._state()["marks"] == {}
+    finally:
+        with one.app_context():
+            replica._redis().delete(key)
