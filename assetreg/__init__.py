@@ -50,6 +50,9 @@ def create_app(config: dict | None = None) -> Flask:
     from .web.requestlog import register_request_log
 
     register_health(app)  # /healthz, /readyz (public: web/auth.py PUBLIC_ENDPOINTS)
+    from .web.replica import register_replica
+
+    register_replica(app)  # after web/auth.py: the user is found on the primary, then the view may read the replica
     register_request_log(app)
 
     from .cli import register_cli

@@ -18,14 +18,18 @@ def _secret_key(instance_path: Path) -> str:
     return key_file.read_text().strip()
 
 
+def _psycopg(url: str) -> str:
+    """Accept the common postgres:// spellings and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def _database_url(instance_path: Path) -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
-        # Accept the common postgres:// spellings and use the psycopg 3 driver.
-        for prefix in ("postgres://", "postgresql://"):
-            if url.startswith(prefix):
-                url = "postgresql+psycopg://" + url[len(prefix):]
-        return url
+        return _psycopg(url)
     instance_path.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{instance_path / 'assetreg.db'}"
 
@@ -47,6 +51,12 @@ def build_config(instance_path: str) -> dict:
         "SECRET_KEY": _secret_key(ip),
         "SQLALCHEMY_DATABASE_URI": _database_url(ip),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A streaming replica of the PostgreSQL primary for the read-only heavy pages (web/replica.py); "": none.
+        "DATABASE_REPLICA_URL": _psycopg(os.environ.get("DATABASE_REPLICA_URL", "").strip()),
+        # After a user's write, their reads go to the primary this long (read-your-writes; at least the lag below).
+        "REPLICA_STICKY_SECONDS": _env_int("REPLICA_STICKY_SECONDS", 10),
+        # A replica further behind than this is skipped: its reads go to the primary.
+        "REPLICA_MAX_LAG_SECONDS": _env_int("REPLICA_MAX_LAG_SECONDS", 5),
         # SQLite: how long a statement waits for another writer's lock before "database is locked" (503).
         "SQLITE_BUSY_TIMEOUT_MS": _env_int("SQLITE_BUSY_TIMEOUT_MS", 5000),
         "JSON_AS_ASCII": False,

@@ -56,6 +56,8 @@ def app(tmp_path_factory):
         yield app
         db.session.remove()
         downgrade(revision="base")
+        for engine in db.engines.values():  # closed now, not whenever the app happens to be collected
+            engine.dispose()
 
 
 @pytest.fixture

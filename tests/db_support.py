@@ -25,19 +25,19 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 from flask.globals import app_ctx
-from flask_sqlalchemy.session import Session
 
 from assetreg.changelog.guard import SQLITE_TRIGGERS as LOG_SQLITE_TRIGGERS
 from assetreg.core.sqlite import reads_only
-from assetreg.extensions import db
+from assetreg.extensions import RoutingSession, db
 from assetreg.income.guard import SQLITE_TRIGGERS as LEDGER_SQLITE_TRIGGERS
 
 SQLITE_TRIGGERS = {**LEDGER_SQLITE_TRIGGERS, **LOG_SQLITE_TRIGGERS}  # every append-only guard
 
 
-class BoundSession(Session):
+class BoundSession(RoutingSession):
     """Flask-SQLAlchemy's session picks the app's engine in ``get_bind`` and ignores a ``bind`` given to
-    the session (flask-sqlalchemy#1167): here the connection the session was made with wins."""
+    the session (flask-sqlalchemy#1167): here the connection the session was made with wins (without
+    one, the app's own routing: the primary, or the replica for a routed request)."""
 
     def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
         if bind is not None:

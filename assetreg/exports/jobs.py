@@ -1,8 +1,9 @@
 """Running export jobs: an in-process thread by default, an RQ worker on Redis when ``REDIS_URL`` is set.
 
 Either way ``run_job`` does the work in its own app context and session, reads through a connection of
-its own (one consistent snapshot: REPEATABLE READ, READ ONLY on PostgreSQL; a deferred transaction in WAL
-mode on SQLite, core/sqlite.py) and records progress as it
+its own (one consistent snapshot: REPEATABLE READ, READ ONLY on PostgreSQL, on the streaming replica when
+``DATABASE_REPLICA_URL`` is set and it has caught up; a deferred transaction in WAL mode on SQLite,
+core/sqlite.py) and records progress as it
 goes, so ``GET /api/v1/exports/<id>`` can show it.
 """
 
@@ -23,6 +24,7 @@ from ..core.errors import Conflict, DomainError, NotFound, RuleViolation
 from ..core.time import now_utc
 from ..extensions import db
 from ..users.models import User
+from ..web import replica
 from . import services
 from .models import ExportJob
 
@@ -133,7 +135,9 @@ class _Progress:
 
 
 def read_connection() -> sa.Connection:
-    conn = db.engine.connect()
+    """The job's reading connection: on PostgreSQL the streaming replica when one is configured and has
+    replayed every write committed before now (web/replica.py ``read_engine``), else the primary."""
+    conn = replica.read_engine().connect()
     if conn.dialect.name == "postgresql":
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")

@@ -1,5 +1,6 @@
 """``/healthz`` (the process answers) and ``/readyz`` (it can serve: database reachable, its schema at the
-migrations' head, Redis reachable when ``REDIS_URL`` is set). Public, for load balancers and orchestrators:
+migrations' head, Redis reachable when ``REDIS_URL`` is set; the read replica, when ``DATABASE_REPLICA_URL``
+is set, is reported with its lag but never required: without it the primary serves its reads). Public, for load balancers and orchestrators:
 they name each check and whether it passed, never a URL, a path, a revision or an error's text (those go
 to the log)."""
 
@@ -50,7 +51,11 @@ def readyz():
         checks.append({"name": "migrations", "ok": at_head,
                        "detail": "已是最新" if at_head else "数据库结构不是最新版本，请先运行 flask db upgrade"})
     checks.append(_redis())
-    ready = all(c["ok"] for c in checks)
+    from .replica import readiness_check  # noqa: PLC0415 - replica.py uses this module's _first_line
+
+    if (replica := readiness_check()) is not None:
+        checks.append(replica)
+    ready = all(c["ok"] for c in checks if c.get("required", True))
     resp = _no_store(jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503)
     if not ready:
         resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
