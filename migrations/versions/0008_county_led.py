@@ -1,7 +1,7 @@
 """county-led: the flag rules' status history read by county
 
 Revision ID: 0008_county_led
-Revises: 0007_chain
+Revises: 0008_partitions
 Create Date: 2026-12-03 01:00:00
 
 ``asset_status_changes`` had only an index on asset_id, so "the first day each asset of the county reached
@@ -12,7 +12,7 @@ day, and carries the asset: the rules read it alone. Plans before and after: doc
 from alembic import op
 
 revision = '0008_county_led'
-down_revision = '0007_chain'
+down_revision = '0008_partitions'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """hot indexes: the asset list's filtered and sorted pages read by county, in their order
 
 Revision ID: 0008_hot_indexes
-Revises: 0007_chain
+Revises: 0008_county_led
 Create Date: 2026-12-03 00:40:00
 
 The asset list (API, pages, 资产清单) asks for a town's or a village's assets ordered by code, and the
@@ -14,7 +14,7 @@ They replace the two narrower ones, which are their prefixes. Plans before and a
 from alembic import op
 
 revision = '0008_hot_indexes'
-down_revision = '0007_chain'
+down_revision = '0008_county_led'
 branch_labels = None
 depends_on = None
 
